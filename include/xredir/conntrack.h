@@ -1,0 +1,222 @@
+// conntrack.h owns the connection table: a bounded, sharded store of tracked connections, each
+// with its original tuple and its reply tuple (the reply tuple carries the translation, as in
+// gVisor's insertRedirectConn and Linux's nf_conn), protocol state, last use and what the
+// reply path needs. Both directions are indexed, so a lookup by either tuple finds the entry and
+// says which direction the packet travels. It also answers the original-destination question
+// behind SO_ORIGINAL_DST.
+//
+// Layout and memory. The table is split into a power-of-two number of shards; a tuple's shard
+// is chosen by the symmetric seeded hash of conntrack_tuple.h, and every connection keeps BOTH
+// its tuples in ONE shard: untranslated connections do by symmetry; for translated ones the
+// insert chooses the reply tuple (the destination port within --to-ports, else the client's
+// port, as nf_nat chooses a unique tuple) so that it hashes to the original tuple's shard —
+// Seastar's trick of choosing source ports so return traffic lands on the same core. A lookup
+// therefore touches one shard and one lock, in either direction. Each shard owns a preallocated
+// pool of entries (88 bytes) and a linear-probing index of 8-byte slots, 3 slots per pool entry
+// (two tuples per entry, load <= 2/3), so a connection costs a fixed 112 bytes whether or not
+// the table is full; nothing is allocated after construction. Pools and indexes are two
+// anonymous mappings, with transparent huge pages requested when large (random probes into
+// hundreds of MB otherwise miss the TLB on nearly every lookup).
+//
+// Concurrency. One spinlock per shard guards that shard's pool, index, cursors and counters.
+// Hot-path rules: a critical section does one probe and copies out at most a tuple; nothing
+// allocates, blocks, logs or calls out while holding a shard lock; no code holds two shard locks
+// (every operation touches exactly one shard, which is the point of the layout above), so there
+// is no lock order to get wrong. Rule evaluation happens outside any lock (conntrack_step.h).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "xredir/conntrack_counters.h"
+#include "xredir/conntrack_state.h"
+#include "xredir/conntrack_tuple.h"
+#include "xredir/ip_addr.h"
+#include "xredir/packet.h"
+
+namespace xredir {
+
+struct ConntrackConfig {
+  // Upper bound on live connections, split evenly over the shards (a shard may fill before the
+  // table does; early drop and refusal then act within that shard).
+  std::uint32_t max_entries = 1U << 20;
+  std::uint32_t shard_count = 16;  // power of two, >= 1
+  std::uint64_t hash_seed = 0x5eed5eed5eed5eedULL;  // the daemon passes a random seed
+  // How many pool slots early drop examines when the shard is full. Linux examines up to
+  // NF_CT_EVICTION_RANGE (8) hash-chain entries; scanning the pool needs a few more to find the
+  // oldest evictable one among live entries.
+  std::uint32_t eviction_scan = 64;
+};
+
+// ReplyPath is what the reply direction needs to send a packet back to the client: the
+// interface the original direction came in on and the Ethernet addresses seen there.
+struct ReplyPath {
+  std::uint32_t ifindex = 0;
+  MacAddr peer_mac{};  // the client side's MAC (source MAC of the first packet)
+  MacAddr own_mac{};   // our MAC on that interface (destination MAC of the first packet)
+};
+
+// ConnectionView is a copy of one entry, taken under its shard lock.
+struct ConnectionView {
+  FlowTuple original;
+  FlowTuple reply;
+  TcpState tcp_state = TcpState::kNone;  // kNone for UDP
+  bool seen_reply = false;
+  bool assured = false;
+  bool dst_translated = false;     // the reply source differs from the original destination
+  bool src_port_remapped = false;  // the client's port was changed to keep the reply unique
+  std::uint64_t last_use_ns = 0;
+  std::uint64_t expires_ns = 0;
+  ReplyPath reply_path;
+};
+
+struct LookupHit {
+  Direction dir;
+  ConnectionView conn;
+};
+
+// TrackResult is the answer of trackPacket. On kHit, `target` is the tuple the packet must carry
+// after translation (the inverse of the other direction's tuple) and `rewrite` says whether it
+// differs from the packet's tuple.
+enum class TrackStatus : std::uint8_t { kHit = 1, kMiss };
+struct TrackResult {
+  TrackStatus status = TrackStatus::kMiss;
+  Direction dir = Direction::kOriginal;
+  bool rewrite = false;
+  bool state_invalid = false;  // the TCP state machine refused the packet (state unchanged)
+  FlowTuple target;
+  ReplyPath reply_path;
+};
+
+// NewConnection describes a connection to insert, from its first packet.
+struct NewConnection {
+  FlowTuple original;  // the first packet's tuple
+  // Destination translation (REDIRECT/DNAT). Without it the entry is a no-op entry (gVisor's
+  // maybeInsertNoop): replies are matched and not mistranslated.
+  bool translate_dst = false;
+  std::array<std::uint8_t, 16> to_addr{};  // same family as `original`
+  std::uint16_t to_port_first = 0;         // inclusive range of destination ports
+  std::uint16_t to_port_last = 0;
+  ReplyPath reply_path;
+  std::uint8_t tcp_flags = 0;  // the first packet's flags; TCP must be a SYN without ACK
+};
+
+enum class InsertStatus : std::uint8_t {
+  kInserted = 1,
+  kExists,        // the original tuple is already tracked (another worker won the race)
+  kRefusedFull,   // shard full and nothing evictable (counted in refusals)
+  kNatExhausted,  // no unique reply tuple could be found (counted in nat_exhausted)
+  kBadRequest,    // protocol is not TCP/UDP, a TCP first packet that is not a SYN, bad range
+};
+
+struct InsertResult {
+  InsertStatus status = InsertStatus::kBadRequest;
+  FlowTuple target;  // kInserted: what the first packet's tuple becomes
+  bool evicted = false;
+};
+
+struct ReapStats {
+  std::uint32_t scanned = 0;  // live entries examined
+  std::uint32_t reaped = 0;   // of which expired and removed
+};
+
+// OriginalDstStatus: gVisor's OriginalDst distinguishes "not tracked" from "not redirected";
+// so does this. The zero value is not a status.
+enum class OriginalDstStatus : std::uint8_t {
+  kFound = 1,
+  kNotTracked,           // no connection has this (proxy <- client) reply tuple
+  kNotTranslated,        // tracked, but its destination was not translated
+  kUnsupportedProtocol,  // neither TCP nor UDP (Linux: ENOPROTOOPT)
+};
+
+struct OriginalDstResult {
+  OriginalDstStatus status = OriginalDstStatus::kNotTracked;
+  Endpoint dst;  // kFound: the destination the client originally addressed
+};
+
+class ConntrackTable {
+ public:
+  // Entry and index sizes, for memory accounting (see the file comment).
+  static constexpr std::size_t kEntryBytes = 88;
+  static constexpr std::size_t kIndexSlotBytes = 8;
+  static constexpr std::size_t kIndexSlotsPerEntry = 3;
+  static constexpr std::size_t kBytesPerConnection =
+      kEntryBytes + kIndexSlotBytes * kIndexSlotsPerEntry;
+
+  // ConntrackTable preallocates every shard's pool and index. Precondition: shard_count is a
+  // power of two and max_entries >= shard_count.
+  explicit ConntrackTable(const ConntrackConfig& config);
+  ~ConntrackTable();
+  ConntrackTable(const ConntrackTable&) = delete;
+  ConntrackTable& operator=(const ConntrackTable&) = delete;
+
+  // trackPacket is the per-packet lookup: finds the connection of `tuple` in either direction,
+  // advances its protocol state with `tcp_flags`, refreshes its last use and returns the
+  // translation to apply. An expired entry is removed and reported as a miss; so is a TCP
+  // connection that a new SYN reopens (TIME_WAIT/CLOSE). A RST seen before any reply removes
+  // the entry after translating the RST (Linux kills such connections at once).
+  TrackResult trackPacket(const FlowTuple& tuple, std::uint8_t tcp_flags, std::uint64_t now_ns);
+
+  // prefetch starts loading the index slot where `tuple` would be found, without locking or
+  // reading anything shared. A worker that calls it for every frame of a batch before stepping
+  // them overlaps the batch's cache misses instead of taking them one after another.
+  void prefetch(const FlowTuple& tuple) const;
+
+  // insert creates a connection from its first packet, choosing the reply tuple as nf_nat's
+  // get_unique_tuple does: the destination port is the original one when it lies in
+  // [to_port_first, to_port_last], else first + (flow hash mod range size); ports of the range
+  // are tried from there (at most kMaxNatAttempts) for a reply tuple that is unused and hashes
+  // to this shard; failing that, the client's port is searched in nf_nat's source range
+  // (1-511, 600-1023 or 1024-65535, by the original port) from a hashed offset, at most
+  // kMaxNatAttempts unused-checks. When the shard is full, early drop evicts first.
+  InsertResult insert(const NewConnection& conn, std::uint64_t now_ns);
+
+  // lookup returns a copy of the connection holding `tuple` in either direction, with no state
+  // change (expired entries are reported as they are).
+  std::optional<LookupHit> lookup(const FlowTuple& tuple) const;
+
+  // remove deletes the connection holding `tuple` in either direction; false if none.
+  bool remove(const FlowTuple& tuple);
+
+  // originalDst answers SO_ORIGINAL_DST for a socket whose peer is `client` and whose local
+  // address is `proxy`: it looks up the reply tuple (proxy -> client) and returns the
+  // original direction's destination. IPv4 and IPv6; `client` and `proxy` share a family.
+  OriginalDstResult originalDst(std::uint8_t protocol,
+                                const Endpoint& client,
+                                const Endpoint& proxy) const;
+
+  // reapSlice examines the next `max_scan` pool slots (round robin over all shards, one shard
+  // lock at a time) and removes expired entries. Safe to call concurrently with everything.
+  ReapStats reapSlice(std::uint64_t now_ns, std::uint32_t max_scan);
+
+  std::size_t size() const;  // live entries (sum over shards, each read under its lock)
+  std::uint32_t capacity() const { return per_shard_capacity_ * shard_count_; }
+  std::uint32_t shardCount() const { return shard_count_; }
+  // shardOf returns the shard a tuple (and its connection) lives in.
+  std::uint32_t shardOf(const FlowTuple& tuple) const;
+  ConntrackCounters shardCounters(std::uint32_t shard) const;
+  ConntrackCounters totalCounters() const;
+  // allocatedBytes is the memory the pools and indexes hold (allocated once, at construction).
+  std::size_t allocatedBytes() const;
+
+  // Linux's max_attempts in nf_nat_l4proto_unique_tuple.
+  static constexpr std::uint32_t kMaxNatAttempts = 128;
+
+ private:
+  struct Shard;
+  struct Memory;
+
+  FlowHasher hasher_;
+  std::uint32_t shard_count_;
+  std::uint32_t shard_shift_;
+  std::uint32_t per_shard_capacity_;
+  std::uint32_t eviction_scan_;
+  std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<Memory> memory_;  // the pool and index mappings (huge pages when large)
+  std::atomic<std::uint64_t> reap_cursor_{0};
+};
+
+}  // namespace xredir

@@ -1,0 +1,161 @@
+// The per-packet step: conntrack lookup, rule evaluation on a miss, entry insertion, rewrite.
+#include "xredir/conntrack_step.h"
+
+#include "xredir/packet_meta.h"
+
+namespace xredir {
+namespace {
+
+StepResult make(StepAction action, StepDetail detail, Direction dir = Direction::kOriginal) {
+  StepResult r;
+  r.action = action;
+  r.detail = detail;
+  r.dir = dir;
+  return r;
+}
+
+// finishHit applies a tracked connection's translation to the frame.
+StepResult finishHit(std::span<std::uint8_t> frame, ParsedPacket& parsed, const TrackResult& tr,
+                     StepDetail detail) {
+  StepResult r = make(StepAction::kPassNotTranslated, detail, tr.dir);
+  if (tr.state_invalid) r.detail = StepDetail::kInvalidTcpState;
+  if (tr.dir == Direction::kReply) r.reply_path = tr.reply_path;
+  if (!tr.rewrite) return r;
+  if (applyTranslation(frame, parsed, tr.target) != RewriteStatus::kOk) {
+    r.action = StepAction::kError;
+    r.detail = StepDetail::kRewriteFailed;
+    return r;
+  }
+  r.action = tr.dir == Direction::kOriginal ? StepAction::kTranslatedForward
+                                            : StepAction::kTranslatedReply;
+  return r;
+}
+
+// newConnection fills the insert request from the verdict; nullopt detail means success.
+std::optional<StepDetail> describeNewConnection(const Verdict& verdict,
+                                                const StepConfig& config,
+                                                const ParsedPacket& parsed,
+                                                NewConnection& nc) {
+  const PortRange keep{parsed.dport, parsed.dport};
+  switch (verdict.kind) {
+    case VerdictKind::kAccept:
+      return std::nullopt;
+    case VerdictKind::kDrop:
+      return StepDetail::kRuleDrop;
+    case VerdictKind::kRedirect: {
+      const std::optional<IpAddr>& proxy =
+          parsed.family == Family::kV4 ? config.proxy_v4 : config.proxy_v6;
+      if (!proxy || proxy->family != parsed.family) return StepDetail::kNoProxyAddress;
+      const PortRange ports = verdict.to_ports.value_or(keep);
+      nc.translate_dst = true;
+      nc.to_addr = proxy->bytes;
+      nc.to_port_first = ports.first;
+      nc.to_port_last = ports.last;
+      return std::nullopt;
+    }
+    case VerdictKind::kDnat: {
+      // DNAT picks the first address of a range (Linux hashes over the range).
+      const IpAddr addr = verdict.to_addr_first.value_or(parsed.dst);
+      if (addr.family != parsed.family) return StepDetail::kBadTranslation;
+      const PortRange ports = verdict.to_ports.value_or(keep);
+      nc.translate_dst = true;
+      nc.to_addr = addr.bytes;
+      nc.to_port_first = ports.first;
+      nc.to_port_last = ports.last;
+      return std::nullopt;
+    }
+  }
+  return StepDetail::kBadTranslation;
+}
+
+}  // namespace
+
+RewriteStatus applyTranslation(std::span<std::uint8_t> frame, ParsedPacket& parsed,
+                               const FlowTuple& target) {
+  if (target.dst_addr != parsed.dst.bytes || target.dst_port != parsed.dport) {
+    const RewriteStatus s = rewriteDestination(frame, parsed, target.dst());
+    if (s != RewriteStatus::kOk) return s;
+  }
+  if (target.src_addr != parsed.src.bytes || target.src_port != parsed.sport) {
+    return rewriteSource(frame, parsed, target.src());
+  }
+  return RewriteStatus::kOk;
+}
+
+StepResult stepPacket(ConntrackTable& table, const StepConfig& config,
+                      const CompiledRuleSet& rules, const EvalContext& eval_ctx,
+                      std::span<std::uint8_t> frame, ParsedPacket& parsed,
+                      const StepInput& in) {
+  if (parsed.protocol != kIpProtoTcp && parsed.protocol != kIpProtoUdp) {
+    return make(StepAction::kPassUntracked, StepDetail::kNotTcpUdp);
+  }
+  // Linux tracks reassembled datagrams; xredir does not reassemble, and rewriting only the
+  // first fragment's ports would split one datagram across two destinations.
+  if (parsed.fragment != FragmentKind::kNone) {
+    return make(StepAction::kPassUntracked, StepDetail::kFragment);
+  }
+  if (parsed.ipv6_source_routed) {
+    return make(StepAction::kPassUntracked, StepDetail::kSourceRouted);
+  }
+  const FlowTuple tuple = FlowTuple::fromEndpoints(
+      parsed.protocol, Endpoint{parsed.src, parsed.sport}, Endpoint{parsed.dst, parsed.dport});
+
+  TrackResult tr = table.trackPacket(tuple, parsed.tcp_flags, in.now_ns);
+  if (tr.status == TrackStatus::kHit) return finishHit(frame, parsed, tr, StepDetail::kNone);
+
+  // Only a connection's first packet creates an entry (gVisor: a TCP SYN; UDP any packet).
+  if (parsed.protocol == kIpProtoTcp &&
+      tcpEventFromFlags(parsed.tcp_flags) != TcpEvent::kSyn) {
+    return make(StepAction::kPassUntracked, StepDetail::kNotConnectionStart);
+  }
+
+  PacketMeta meta = *in.context;
+  const PacketMeta from_frame = packetMetaFromParsed(parsed);
+  meta.family = from_frame.family;
+  meta.protocol = from_frame.protocol;
+  meta.src = from_frame.src;
+  meta.dst = from_frame.dst;
+  meta.sport = from_frame.sport;
+  meta.dport = from_frame.dport;
+  meta.tcp_flags = from_frame.tcp_flags;
+  meta.later_fragment = from_frame.later_fragment;
+  meta.ct_state = kCtNew;
+  const Verdict verdict = evaluateCompiled(rules, in.hook, meta, eval_ctx);
+
+  NewConnection nc;
+  nc.original = tuple;
+  nc.tcp_flags = parsed.tcp_flags;
+  nc.reply_path = ReplyPath{in.ingress_ifindex, readSrcMac(frame), readDstMac(frame)};
+  if (const auto refused = describeNewConnection(verdict, config, parsed, nc)) {
+    if (*refused == StepDetail::kBadTranslation) {
+      return make(StepAction::kError, *refused);
+    }
+    return make(StepAction::kDrop, *refused);
+  }
+
+  const InsertResult ir = table.insert(nc, in.now_ns);
+  switch (ir.status) {
+    case InsertStatus::kInserted: {
+      TrackResult first;
+      first.status = TrackStatus::kHit;
+      first.dir = Direction::kOriginal;
+      first.target = ir.target;
+      first.rewrite = !(ir.target == tuple);
+      return finishHit(frame, parsed, first, StepDetail::kNewFlow);
+    }
+    case InsertStatus::kExists:
+      // Another worker created the connection between our lookup and insert: use it.
+      tr = table.trackPacket(tuple, parsed.tcp_flags, in.now_ns);
+      if (tr.status == TrackStatus::kHit) return finishHit(frame, parsed, tr, StepDetail::kNone);
+      return make(StepAction::kDrop, StepDetail::kLostRace);
+    case InsertStatus::kRefusedFull:
+      return make(StepAction::kDrop, StepDetail::kTableFull);
+    case InsertStatus::kNatExhausted:
+      return make(StepAction::kDrop, StepDetail::kNatExhausted);
+    case InsertStatus::kBadRequest:
+      return make(StepAction::kError, StepDetail::kBadTranslation);
+  }
+  return make(StepAction::kError, StepDetail::kBadTranslation);
+}
+
+}  // namespace xredir

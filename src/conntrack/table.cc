@@ -1,0 +1,696 @@
+// The sharded connection table: pools, linear-probing indexes, NAT tuple choice, early drop
+// and the reaper's slices. See conntrack.h for the layout and the locking rules.
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include <sys/mman.h>
+
+#include "xredir/conntrack.h"
+#include "xredir/conntrack_clock.h"
+
+namespace xredir {
+namespace {
+
+// SpinLock guards one shard. Critical sections are a probe and a few stores (tens of ns), so
+// spinning beats parking; after a short spin the waiter yields, because this machine may run
+// more threads than cores and a preempted holder must get the CPU back.
+class SpinLock {
+ public:
+  void lock() {
+    for (;;) {
+      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      int spins = 0;
+      while (locked_.load(std::memory_order_relaxed)) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (++spins == kSpinsBeforeYield) {
+          std::this_thread::yield();
+          spins = 0;
+        }
+      }
+    }
+  }
+  void unlock() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  static constexpr int kSpinsBeforeYield = 128;
+  std::atomic<bool> locked_{false};
+};
+
+// Entry flag bits.
+enum : std::uint8_t {
+  kInUse = 1 << 0,
+  kSeenReply = 1 << 1,
+  kAssured = 1 << 2,
+  kDstTranslated = 1 << 3,
+  kSrcRemapped = 1 << 4,
+};
+
+constexpr std::uint32_t kNil = 0xffffffffU;
+
+// Entry is one connection. Tuples are stored without repetition: the original source (the
+// client) is also the reply destination (only its port may differ, reply_dst_port), and the
+// reply source is the translated destination. 88 bytes (static_assert below).
+struct Entry {
+  std::array<std::uint8_t, 16> client_addr;     // original src == reply dst
+  std::array<std::uint8_t, 16> orig_dst_addr;   // original dst
+  std::array<std::uint8_t, 16> reply_src_addr;  // reply src (== orig dst unless translated)
+  std::uint64_t last_use_ns;
+  std::uint32_t ifindex;  // while free: the next free entry (kNil ends the list)
+  std::uint16_t client_port;
+  std::uint16_t orig_dst_port;
+  std::uint16_t reply_src_port;
+  std::uint16_t reply_dst_port;
+  MacAddr peer_mac;
+  MacAddr own_mac;
+  std::uint8_t protocol;
+  Family family;
+  TcpState tcp_state;
+  std::uint8_t flags;  // 0 while free
+
+  FlowTuple original() const {
+    FlowTuple t;
+    t.src_addr = client_addr;
+    t.dst_addr = orig_dst_addr;
+    t.src_port = client_port;
+    t.dst_port = orig_dst_port;
+    t.protocol = protocol;
+    t.family = family;
+    return t;
+  }
+  FlowTuple reply() const {
+    FlowTuple t;
+    t.src_addr = reply_src_addr;
+    t.dst_addr = client_addr;
+    t.src_port = reply_src_port;
+    t.dst_port = reply_dst_port;
+    t.protocol = protocol;
+    t.family = family;
+    return t;
+  }
+  bool matches(const FlowTuple& t, Direction dir) const {
+    if (protocol != t.protocol || family != t.family) return false;
+    if (dir == Direction::kOriginal) {
+      return client_port == t.src_port && orig_dst_port == t.dst_port &&
+             client_addr == t.src_addr && orig_dst_addr == t.dst_addr;
+    }
+    return reply_src_port == t.src_port && reply_dst_port == t.dst_port &&
+           reply_src_addr == t.src_addr && client_addr == t.dst_addr;
+  }
+  std::uint64_t timeoutNs() const {
+    if (protocol == kIpProtoTcp) return tcpTimeoutNs(tcp_state);
+    return ((flags & kAssured) ? kUdpTimeoutStreamS : kUdpTimeoutUnrepliedS) * kNanosPerSecond;
+  }
+  std::uint64_t expiresNs() const { return last_use_ns + timeoutNs(); }
+  bool expired(std::uint64_t now_ns) const { return now_ns >= expiresNs(); }
+};
+static_assert(sizeof(Entry) == ConntrackTable::kEntryBytes);
+
+// Slot is one index cell: the low 32 bits of the tuple hash (home position and a cheap
+// filter before comparing tuples) and the entry number with the direction in bit 0.
+struct Slot {
+  std::uint32_t tag;
+  std::uint32_t ref;  // kNil: empty
+};
+static_assert(sizeof(Slot) == ConntrackTable::kIndexSlotBytes);
+
+inline std::uint32_t makeRef(std::uint32_t entry, Direction dir) {
+  return (entry << 1) | static_cast<std::uint32_t>(dir);
+}
+
+// The nf_nat source-port ranges (nf_nat_l4proto_unique_tuple): a port below 512 stays below
+// 512, below 1024 stays in 600..1023, others use 1024..65535.
+void sourcePortRange(std::uint16_t port, std::uint32_t& lo, std::uint32_t& hi) {
+  if (port < 512) {
+    lo = 1;
+    hi = 511;
+  } else if (port < 1024) {
+    lo = 600;
+    hi = 1023;
+  } else {
+    lo = 1024;
+    hi = 65535;
+  }
+}
+
+// PageArray is a fixed array of trivially copyable T in its own anonymous mapping. Pools and
+// indexes of a large table are hundreds of MB probed at random: with 4 KiB pages nearly every
+// lookup also misses the TLB, so mappings of 2 MiB or more ask for transparent huge pages
+// (MADV_HUGEPAGE; this machine's THP mode is "madvise"). A failed madvise only costs speed.
+template <typename T>
+class PageArray {
+ public:
+  PageArray() = default;
+  explicit PageArray(std::size_t count) : bytes_(roundUp(count * sizeof(T))) {
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      bytes_ = 0;
+      return;  // data_ stays null: the constructor of the table checks
+    }
+    if (bytes_ >= kHugePage) madvise(p, bytes_, MADV_HUGEPAGE);
+    data_ = static_cast<T*>(p);
+  }
+  ~PageArray() {
+    if (data_ != nullptr) munmap(data_, bytes_);
+  }
+  PageArray(const PageArray&) = delete;
+  PageArray& operator=(const PageArray&) = delete;
+  PageArray(PageArray&& o) noexcept { *this = std::move(o); }
+  PageArray& operator=(PageArray&& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+  T* get() const { return data_; }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  static constexpr std::size_t kHugePage = 2U << 20;
+  static std::size_t roundUp(std::size_t n) {
+    const std::size_t unit = n >= kHugePage ? kHugePage : 4096;
+    return (n + unit - 1) / unit * unit;
+  }
+  T* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace
+
+// Shard: everything below `lock` is guarded by it (see conntrack.h for the rules).
+struct alignas(64) ConntrackTable::Shard {
+  mutable SpinLock lock;
+  Entry* pool = nullptr;  // this shard's part of the table's one pool mapping
+  Slot* slots = nullptr;  // this shard's part of the table's one index mapping
+  std::uint32_t capacity = 0;
+  std::uint32_t num_slots = 0;
+  std::uint32_t used = 0;
+  std::uint32_t free_head = kNil;
+  std::uint32_t evict_cursor = 0;
+  ConntrackCounters counters;
+
+  std::uint32_t home(std::uint32_t tag) const {
+    // Lemire's fastrange: maps the tag onto [0, num_slots) without a division.
+    return static_cast<std::uint32_t>((static_cast<std::uint64_t>(tag) * num_slots) >> 32);
+  }
+  std::uint32_t next(std::uint32_t pos) const { return pos + 1 == num_slots ? 0 : pos + 1; }
+
+  // find returns the slot position holding `t`, or kNil.
+  std::uint32_t find(const FlowTuple& t, std::uint32_t tag) const {
+    for (std::uint32_t pos = home(tag);; pos = next(pos)) {
+      const Slot s = slots[pos];
+      if (s.ref == kNil) return kNil;
+      if (s.tag == tag &&
+          pool[s.ref >> 1].matches(t, static_cast<Direction>(s.ref & 1))) {
+        return pos;
+      }
+    }
+  }
+
+  void insertSlot(std::uint32_t tag, std::uint32_t ref) {
+    std::uint32_t pos = home(tag);
+    while (slots[pos].ref != kNil) pos = next(pos);
+    slots[pos] = Slot{tag, ref};
+  }
+
+  // eraseSlot removes the slot holding `ref` (probing from its tag's home) with backward-shift
+  // deletion, so linear probing needs no tombstones.
+  void eraseSlot(std::uint32_t tag, std::uint32_t ref) {
+    std::uint32_t i = home(tag);
+    while (slots[i].ref != ref) {
+      assert(slots[i].ref != kNil);
+      i = next(i);
+    }
+    std::uint32_t j = i;
+    for (;;) {
+      j = next(j);
+      if (slots[j].ref == kNil) break;
+      const std::uint32_t k = home(slots[j].tag);
+      // Move slots[j] into the hole at i unless its home lies cyclically in (i, j].
+      const bool home_in_between = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+      if (!home_in_between) {
+        slots[i] = slots[j];
+        i = j;
+      }
+    }
+    slots[i] = Slot{0, kNil};
+  }
+
+  std::uint32_t allocate() {
+    const std::uint32_t e = free_head;
+    if (e == kNil) return kNil;
+    free_head = pool[e].ifindex;
+    ++used;
+    return e;
+  }
+
+  // removeEntry unlinks both index slots of entry `e` and frees it.
+  void removeEntry(const FlowHasher& hasher, std::uint32_t e) {
+    const Entry& entry = pool[e];
+    const auto orig_tag = static_cast<std::uint32_t>(hasher.tupleHash(entry.original()));
+    const auto reply_tag = static_cast<std::uint32_t>(hasher.tupleHash(entry.reply()));
+    eraseSlot(orig_tag, makeRef(e, Direction::kOriginal));
+    eraseSlot(reply_tag, makeRef(e, Direction::kReply));
+    release(e);
+  }
+
+  void release(std::uint32_t e) {
+    pool[e].flags = 0;
+    pool[e].ifindex = free_head;
+    free_head = e;
+    --used;
+  }
+};
+
+// Memory owns the two mappings the shards point into.
+struct ConntrackTable::Memory {
+  PageArray<Entry> pool;
+  PageArray<Slot> slots;
+};
+
+ConntrackTable::ConntrackTable(const ConntrackConfig& config)
+    : hasher_(config.hash_seed),
+      shard_count_(std::max<std::uint32_t>(1, config.shard_count)),
+      shard_shift_(0),
+      per_shard_capacity_(0),
+      eviction_scan_(std::max<std::uint32_t>(1, config.eviction_scan)) {
+  assert(std::has_single_bit(shard_count_));
+  shard_shift_ = static_cast<std::uint32_t>(std::countr_zero(shard_count_));
+  per_shard_capacity_ =
+      std::max<std::uint32_t>(1, (config.max_entries + shard_count_ - 1) / shard_count_);
+  shards_ = std::make_unique<Shard[]>(shard_count_);
+  const std::size_t slots_per_shard = per_shard_capacity_ * kIndexSlotsPerEntry;
+  auto pool_memory = std::make_unique<PageArray<Entry>>(
+      static_cast<std::size_t>(per_shard_capacity_) * shard_count_);
+  auto slot_memory = std::make_unique<PageArray<Slot>>(slots_per_shard * shard_count_);
+  if (pool_memory->get() == nullptr || slot_memory->get() == nullptr) {
+    // Start-up zone: the table's size is configuration; failing loudly is the contract.
+    std::fprintf(stderr, "xredir: conntrack: cannot map a table of %u entries\n", capacity());
+    std::abort();
+  }
+  for (std::uint32_t i = 0; i < shard_count_; ++i) {
+    Shard& s = shards_[i];
+    s.capacity = per_shard_capacity_;
+    s.num_slots = static_cast<std::uint32_t>(per_shard_capacity_ * kIndexSlotsPerEntry);
+    s.pool = pool_memory->get() + static_cast<std::size_t>(i) * s.capacity;
+    s.slots = slot_memory->get() + static_cast<std::size_t>(i) * s.num_slots;
+    for (std::uint32_t k = 0; k < s.num_slots; ++k) s.slots[k] = Slot{0, kNil};
+    for (std::uint32_t e = 0; e < s.capacity; ++e) {
+      s.pool[e].flags = 0;
+      s.pool[e].ifindex = (e + 1 < s.capacity) ? e + 1 : kNil;
+    }
+    s.free_head = 0;
+  }
+  memory_ = std::make_unique<Memory>(Memory{std::move(*pool_memory), std::move(*slot_memory)});
+}
+
+ConntrackTable::~ConntrackTable() = default;
+
+namespace {
+// shardIndex takes bits 40.. of the hash (the index uses bits 0..31).
+inline std::uint32_t shardIndex(std::uint64_t h, std::uint32_t shard_count) {
+  return static_cast<std::uint32_t>(h >> 40) & (shard_count - 1);
+}
+}  // namespace
+
+std::uint32_t ConntrackTable::shardOf(const FlowTuple& tuple) const {
+  return shardIndex(hasher_.tupleHash(tuple), shard_count_);
+}
+
+namespace {
+
+ConnectionView viewOf(const Entry& e) {
+  ConnectionView v;
+  v.original = e.original();
+  v.reply = e.reply();
+  v.tcp_state = e.protocol == kIpProtoTcp ? e.tcp_state : TcpState::kNone;
+  v.seen_reply = (e.flags & kSeenReply) != 0;
+  v.assured = (e.flags & kAssured) != 0;
+  v.dst_translated = (e.flags & kDstTranslated) != 0;
+  v.src_port_remapped = (e.flags & kSrcRemapped) != 0;
+  v.last_use_ns = e.last_use_ns;
+  v.expires_ns = e.expiresNs();
+  v.reply_path = ReplyPath{e.ifindex, e.peer_mac, e.own_mac};
+  return v;
+}
+
+}  // namespace
+
+TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple, std::uint8_t tcp_flags,
+                                        std::uint64_t now_ns) {
+  const std::uint64_t h = hasher_.tupleHash(tuple);
+  Shard& shard = shards_[shardIndex(h, shard_count_)];
+  TrackResult result;
+  std::lock_guard<SpinLock> guard(shard.lock);
+  const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h));
+  if (pos == kNil) {
+    ++shard.counters.lookup_misses;
+    return result;
+  }
+  const std::uint32_t e = shard.slots[pos].ref >> 1;
+  const auto dir = static_cast<Direction>(shard.slots[pos].ref & 1);
+  Entry& entry = shard.pool[e];
+  if (entry.expired(now_ns)) {
+    shard.removeEntry(hasher_, e);
+    ++shard.counters.reaped;
+    ++shard.counters.lookup_misses;
+    return result;
+  }
+  const bool seen_reply = (entry.flags & kSeenReply) != 0;
+  bool kill_after = false;
+  if (entry.protocol == kIpProtoTcp) {
+    const TcpEvent event = tcpEventFromFlags(tcp_flags);
+    const TcpTransition tr = tcpTransition(entry.tcp_state, dir, event);
+    switch (tr.verdict) {
+      case TcpVerdict::kReopen:
+        shard.removeEntry(hasher_, e);
+        ++shard.counters.removed;
+        ++shard.counters.lookup_misses;
+        return result;
+      case TcpVerdict::kInvalid:
+        ++shard.counters.invalid;
+        result.state_invalid = true;
+        break;
+      case TcpVerdict::kIgnore:
+        break;
+      case TcpVerdict::kAdvance: {
+        const TcpState old = entry.tcp_state;
+        entry.tcp_state = tr.next;
+        entry.last_use_ns = now_ns;
+        // Linux tcp_packet: assured on a valid ACK that keeps/makes ESTABLISHED after
+        // SYN_RECV, once a reply has been seen.
+        if (seen_reply && (old == TcpState::kSynRecv || old == TcpState::kEstablished) &&
+            tr.next == TcpState::kEstablished) {
+          entry.flags |= kAssured;
+        }
+        // Linux: "If only reply is a RST, we can consider ourselves not to have an
+        // established connection" — a RST before any reply kills the entry.
+        if (!seen_reply && event == TcpEvent::kRst) kill_after = true;
+        break;
+      }
+    }
+  } else {
+    entry.last_use_ns = now_ns;
+    // Linux udp_packet: traffic after a reply makes the flow a stream: assured, 120 s.
+    if (seen_reply) entry.flags |= kAssured;
+  }
+  if (dir == Direction::kReply) entry.flags |= kSeenReply;
+
+  result.status = TrackStatus::kHit;
+  result.dir = dir;
+  result.rewrite = (entry.flags & (kDstTranslated | kSrcRemapped)) != 0;
+  result.target =
+      dir == Direction::kOriginal ? entry.reply().inverted() : entry.original().inverted();
+  result.reply_path = ReplyPath{entry.ifindex, entry.peer_mac, entry.own_mac};
+  ++shard.counters.lookup_hits;
+  if (kill_after) {
+    shard.removeEntry(hasher_, e);
+    ++shard.counters.removed;
+  }
+  return result;
+}
+
+void ConntrackTable::prefetch(const FlowTuple& tuple) const {
+  const std::uint64_t h = hasher_.tupleHash(tuple);
+  // pool/slots/num_slots are fixed at construction, so reading them needs no lock.
+  const Shard& shard = shards_[shardIndex(h, shard_count_)];
+  __builtin_prefetch(&shard.slots[shard.home(static_cast<std::uint32_t>(h))]);
+}
+
+InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now_ns) {
+  InsertResult result;
+  const FlowTuple& orig = conn.original;
+  if (orig.protocol != kIpProtoTcp && orig.protocol != kIpProtoUdp) return result;
+  if (orig.protocol == kIpProtoTcp && tcpEventFromFlags(conn.tcp_flags) != TcpEvent::kSyn) {
+    return result;
+  }
+  if (conn.translate_dst && conn.to_port_first > conn.to_port_last) return result;
+
+  // Hashes that do not depend on the table's contents are computed before taking the lock.
+  const std::uint64_t client_hash = hasher_.endpointHash(orig.src_addr, orig.src_port);
+  const std::uint64_t orig_hash =
+      hasher_.combine(client_hash, hasher_.endpointHash(orig.dst_addr, orig.dst_port),
+                      orig.protocol, orig.family);
+  const std::uint32_t shard_index = shardIndex(orig_hash, shard_count_);
+  Shard& shard = shards_[shard_index];
+
+  const std::array<std::uint8_t, 16>& to_addr = conn.translate_dst ? conn.to_addr : orig.dst_addr;
+  const std::uint32_t first = conn.translate_dst ? conn.to_port_first : orig.dst_port;
+  const std::uint32_t last = conn.translate_dst ? conn.to_port_last : orig.dst_port;
+  const std::uint32_t range = last - first + 1;
+  const std::uint32_t start_port =
+      (orig.dst_port >= first && orig.dst_port <= last)
+          ? orig.dst_port
+          : first + static_cast<std::uint32_t>(orig_hash % range);
+
+  FlowTuple reply;
+  reply.src_addr = to_addr;
+  reply.dst_addr = orig.src_addr;
+  reply.dst_port = orig.src_port;
+  reply.protocol = orig.protocol;
+  reply.family = orig.family;
+
+  std::lock_guard<SpinLock> guard(shard.lock);
+  // A live entry with this original tuple means another worker inserted it first.
+  const std::uint32_t existing = shard.find(orig, static_cast<std::uint32_t>(orig_hash));
+  if (existing != kNil) {
+    const std::uint32_t e = shard.slots[existing].ref >> 1;
+    if (!shard.pool[e].expired(now_ns)) {
+      result.status = InsertStatus::kExists;
+      return result;
+    }
+    shard.removeEntry(hasher_, e);
+    ++shard.counters.reaped;
+  }
+
+  // usable: the candidate reply tuple lives in this shard and no connection uses it (Linux's
+  // nf_nat_used_tuple; every holder of the tuple would live in this same shard).
+  auto usable = [&](std::uint64_t h) {
+    return shardIndex(h, shard_count_) == shard_index &&
+           shard.find(reply, static_cast<std::uint32_t>(h)) == kNil;
+  };
+  bool found = false;
+  std::uint64_t reply_hash = 0;
+  // 1. Destination ports of the range, from start_port, with the client's port unchanged.
+  const std::uint32_t port_tries = std::min(range, kMaxNatAttempts);
+  for (std::uint32_t k = 0; k < port_tries && !found; ++k) {
+    reply.src_port = static_cast<std::uint16_t>(first + (start_port - first + k) % range);
+    reply_hash = hasher_.combine(hasher_.endpointHash(to_addr, reply.src_port), client_hash,
+                                 orig.protocol, orig.family);
+    found = usable(reply_hash);
+  }
+  // 2. The client's port, as nf_nat picks a source port for a clashing tuple.
+  bool remapped = false;
+  if (!found) {
+    reply.src_port = static_cast<std::uint16_t>(start_port);
+    const std::uint64_t to_hash = hasher_.endpointHash(to_addr, reply.src_port);
+    std::uint32_t lo = 0;
+    std::uint32_t hi = 0;
+    sourcePortRange(orig.src_port, lo, hi);
+    const std::uint32_t size = hi - lo + 1;
+    const auto offset = static_cast<std::uint32_t>((orig_hash >> 16) % size);
+    std::uint32_t attempts = 0;
+    for (std::uint32_t i = 0; i < size && attempts < kMaxNatAttempts; ++i) {
+      const auto port = static_cast<std::uint16_t>(lo + (offset + i) % size);
+      reply.dst_port = port;
+      reply_hash = hasher_.combine(to_hash, hasher_.endpointHash(orig.src_addr, port),
+                                   orig.protocol, orig.family);
+      if (shardIndex(reply_hash, shard_count_) != shard_index) continue;  // cheap; not counted
+      ++attempts;
+      if (shard.find(reply, static_cast<std::uint32_t>(reply_hash)) == kNil) {
+        found = true;
+        remapped = port != orig.src_port;
+        break;
+      }
+    }
+  }
+  if (!found) {
+    ++shard.counters.nat_exhausted;
+    result.status = InsertStatus::kNatExhausted;
+    return result;
+  }
+
+  std::uint32_t e = shard.allocate();
+  if (e == kNil) {
+    // Early drop (Linux early_drop): within a bounded window of the pool, evict an expired
+    // entry, else the oldest entry that is not assured or whose TCP state is closing
+    // (tcp_can_early_drop). Assured, live connections are never evicted.
+    std::uint32_t victim = kNil;
+    std::uint64_t victim_use = ~0ULL;
+    const std::uint32_t scan = std::min(eviction_scan_, shard.capacity);
+    for (std::uint32_t i = 0; i < scan; ++i) {
+      const std::uint32_t c = shard.evict_cursor;
+      shard.evict_cursor = shard.evict_cursor + 1 == shard.capacity ? 0 : shard.evict_cursor + 1;
+      const Entry& cand = shard.pool[c];
+      if (!(cand.flags & kInUse)) continue;
+      if (cand.expired(now_ns)) {
+        victim = c;
+        break;
+      }
+      const bool evictable = !(cand.flags & kAssured) ||
+                             (cand.protocol == kIpProtoTcp && tcpIsClosing(cand.tcp_state));
+      if (evictable && cand.last_use_ns < victim_use) {
+        victim = c;
+        victim_use = cand.last_use_ns;
+      }
+    }
+    if (victim == kNil) {
+      ++shard.counters.refusals;
+      result.status = InsertStatus::kRefusedFull;
+      return result;
+    }
+    shard.removeEntry(hasher_, victim);
+    ++shard.counters.evictions;
+    result.evicted = true;
+    e = shard.allocate();
+    // The eviction may have freed the reply tuple chosen above only if the victim held it,
+    // which `usable` excluded, so the choice stands.
+  }
+
+  Entry& entry = shard.pool[e];
+  entry.client_addr = orig.src_addr;
+  entry.orig_dst_addr = orig.dst_addr;
+  entry.reply_src_addr = reply.src_addr;
+  entry.last_use_ns = now_ns;
+  entry.ifindex = conn.reply_path.ifindex;
+  entry.client_port = orig.src_port;
+  entry.orig_dst_port = orig.dst_port;
+  entry.reply_src_port = reply.src_port;
+  entry.reply_dst_port = reply.dst_port;
+  entry.peer_mac = conn.reply_path.peer_mac;
+  entry.own_mac = conn.reply_path.own_mac;
+  entry.protocol = orig.protocol;
+  entry.family = orig.family;
+  entry.tcp_state = orig.protocol == kIpProtoTcp ? TcpState::kSynSent : TcpState::kNone;
+  const bool dst_translated =
+      reply.src_addr != orig.dst_addr || reply.src_port != orig.dst_port;
+  entry.flags = static_cast<std::uint8_t>(kInUse | (dst_translated ? kDstTranslated : 0) |
+                                          (remapped ? kSrcRemapped : 0));
+  shard.insertSlot(static_cast<std::uint32_t>(orig_hash), makeRef(e, Direction::kOriginal));
+  shard.insertSlot(static_cast<std::uint32_t>(reply_hash), makeRef(e, Direction::kReply));
+  ++shard.counters.inserts;
+  if (remapped) ++shard.counters.nat_port_remaps;
+  result.status = InsertStatus::kInserted;
+  result.target = reply.inverted();
+  return result;
+}
+
+std::optional<LookupHit> ConntrackTable::lookup(const FlowTuple& tuple) const {
+  const std::uint64_t h = hasher_.tupleHash(tuple);
+  const Shard& shard = shards_[shardIndex(h, shard_count_)];
+  std::lock_guard<SpinLock> guard(shard.lock);
+  const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h));
+  if (pos == kNil) return std::nullopt;
+  const Slot s = shard.slots[pos];
+  return LookupHit{static_cast<Direction>(s.ref & 1), viewOf(shard.pool[s.ref >> 1])};
+}
+
+bool ConntrackTable::remove(const FlowTuple& tuple) {
+  const std::uint64_t h = hasher_.tupleHash(tuple);
+  Shard& shard = shards_[shardIndex(h, shard_count_)];
+  std::lock_guard<SpinLock> guard(shard.lock);
+  const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h));
+  if (pos == kNil) return false;
+  shard.removeEntry(hasher_, shard.slots[pos].ref >> 1);
+  ++shard.counters.removed;
+  return true;
+}
+
+OriginalDstResult ConntrackTable::originalDst(std::uint8_t protocol, const Endpoint& client,
+                                              const Endpoint& proxy) const {
+  OriginalDstResult result;
+  if (protocol != kIpProtoTcp && protocol != kIpProtoUdp) {
+    result.status = OriginalDstStatus::kUnsupportedProtocol;
+    return result;
+  }
+  if (client.addr.family != proxy.addr.family) {
+    result.status = OriginalDstStatus::kNotTracked;
+    return result;
+  }
+  // The proxy's socket sees the reply direction: local = reply source, peer = reply dest.
+  const FlowTuple reply = FlowTuple::fromEndpoints(protocol, proxy, client);
+  const std::uint64_t h = hasher_.tupleHash(reply);
+  const Shard& shard = shards_[shardIndex(h, shard_count_)];
+  std::lock_guard<SpinLock> guard(shard.lock);
+  const std::uint32_t pos = shard.find(reply, static_cast<std::uint32_t>(h));
+  if (pos == kNil) {
+    result.status = OriginalDstStatus::kNotTracked;
+    return result;
+  }
+  const Slot s = shard.slots[pos];
+  const Entry& entry = shard.pool[s.ref >> 1];
+  // Found as an original tuple: the "proxy" endpoint opened this connection itself.
+  if (static_cast<Direction>(s.ref & 1) != Direction::kReply ||
+      !(entry.flags & kDstTranslated)) {
+    result.status = OriginalDstStatus::kNotTranslated;
+    return result;
+  }
+  result.status = OriginalDstStatus::kFound;
+  result.dst = Endpoint{IpAddr{entry.family, entry.orig_dst_addr}, entry.orig_dst_port};
+  return result;
+}
+
+ReapStats ConntrackTable::reapSlice(std::uint64_t now_ns, std::uint32_t max_scan) {
+  // Lock hold per shard visit is bounded so a large slice never stalls that shard's workers.
+  constexpr std::uint32_t kMaxSlotsPerLockHold = 256;
+  ReapStats stats;
+  const std::uint64_t total = static_cast<std::uint64_t>(per_shard_capacity_) * shard_count_;
+  std::uint64_t pos = reap_cursor_.fetch_add(max_scan, std::memory_order_relaxed) % total;
+  std::uint32_t remaining = static_cast<std::uint32_t>(std::min<std::uint64_t>(max_scan, total));
+  while (remaining > 0) {
+    Shard& shard = shards_[pos / per_shard_capacity_];
+    const auto first = static_cast<std::uint32_t>(pos % per_shard_capacity_);
+    const std::uint32_t n =
+        std::min({remaining, per_shard_capacity_ - first, kMaxSlotsPerLockHold});
+    {
+      std::lock_guard<SpinLock> guard(shard.lock);
+      for (std::uint32_t e = first; e < first + n; ++e) {
+        const Entry& entry = shard.pool[e];
+        if (!(entry.flags & kInUse)) continue;
+        ++stats.scanned;
+        if (entry.expired(now_ns)) {
+          shard.removeEntry(hasher_, e);
+          ++shard.counters.reaped;
+          ++stats.reaped;
+        }
+      }
+    }
+    remaining -= n;
+    pos = (pos + n) % total;
+  }
+  return stats;
+}
+
+std::size_t ConntrackTable::size() const {
+  std::size_t n = 0;
+  for (std::uint32_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard<SpinLock> guard(shards_[i].lock);
+    n += shards_[i].used;
+  }
+  return n;
+}
+
+ConntrackCounters ConntrackTable::shardCounters(std::uint32_t shard) const {
+  std::lock_guard<SpinLock> guard(shards_[shard].lock);
+  return shards_[shard].counters;
+}
+
+ConntrackCounters ConntrackTable::totalCounters() const {
+  ConntrackCounters total;
+  for (std::uint32_t i = 0; i < shard_count_; ++i) total.add(shardCounters(i));
+  return total;
+}
+
+std::size_t ConntrackTable::allocatedBytes() const {
+  return sizeof(*this) + sizeof(Shard) * shard_count_ + memory_->pool.bytes() +
+         memory_->slots.bytes();
+}
+
+}  // namespace xredir
