@@ -1,0 +1,151 @@
+/*
+ * odst.h owns the original-destination API as seen from outside xredir: the C ABI of the client
+ * library (libxredir-odst, pkg-config name `xredir-odst`) and the versioned binary protocol that
+ * the client speaks to xredir's server over a Unix stream socket. A proxy that accepted a
+ * connection redirected by xredir calls xredir_original_dst() where, behind the kernel's iptables,
+ * it would have called getsockopt(SOL_IP, SO_ORIGINAL_DST). Unmodified proxies get the same answer
+ * through the LD_PRELOAD shim (proxy/odst_shim.c), which is built on this library.
+ *
+ * Protocol, version 1 (XREDIR_ODST_VERSION). The client connects to the server's socket
+ * (default XREDIR_ODST_DEFAULT_SOCKET, overridden by the environment variable XREDIR_ODST_SOCKET)
+ * and writes fixed-size requests; the server writes one fixed-size response per request, in
+ * request order. A client may pipeline any number of requests on one connection. Multi-byte
+ * integers are big-endian (network order); addresses are in network order; an IPv4 address uses
+ * the first 4 of its 16 bytes and the other 12 are zero. Reserved bytes are zero.
+ *
+ *   request, 48 bytes                          response, 32 bytes
+ *   off size field                             off size field
+ *     0   4  magic 0x58524F51 ("XROQ")           0   4  magic 0x58524F52 ("XROR")
+ *     4   1  version (1)                         4   1  version (always the server's: 1)
+ *     5   1  family (4 = IPv4, 6 = IPv6)         5   1  status (enum xredir_odst_status)
+ *     6   1  protocol (IPPROTO_TCP, ...)         6   1  family (4/6 when status is OK, else 0)
+ *     7   1  reserved                            7   1  reserved
+ *     8  16  client (peer) address               8  16  original destination address
+ *    24   2  client port                        24   2  original destination port
+ *    26   2  reserved                           26   6  reserved
+ *    28  16  proxy (local) address
+ *    44   2  proxy port
+ *    46   2  reserved
+ *
+ * The server reads the magic and version first. A wrong magic, a family other than 4/6, or a
+ * non-zero reserved byte is answered with XREDIR_ODST_MALFORMED; a version other than 1 with
+ * XREDIR_ODST_UNSUPPORTED_VERSION. After either answer the server closes the connection, because
+ * it can no longer trust the framing of what follows. A peer that the access policy refuses
+ * (SO_PEERCRED: uid/gid not allowed) and a peer arriving while the server is at its connection
+ * cap receive exactly one response, XREDIR_ODST_PERMISSION_DENIED resp. XREDIR_ODST_BUSY, written
+ * as soon as they connect, and then the connection is closed; clients read it as the answer to
+ * their first request. The access policy allows root (uid 0) always, then the configured uids and
+ * gids (primary or supplementary group); the socket file has mode 0660 and the configured group.
+ */
+#ifndef XREDIR_ODST_H
+#define XREDIR_ODST_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XREDIR_ODST_API __attribute__((visibility("default")))
+
+#define XREDIR_ODST_DEFAULT_SOCKET "/run/xredir/odst.sock"
+#define XREDIR_ODST_SOCKET_ENV "XREDIR_ODST_SOCKET"
+#define XREDIR_ODST_REQUEST_MAGIC 0x58524F51u  /* "XROQ" */
+#define XREDIR_ODST_RESPONSE_MAGIC 0x58524F52u /* "XROR" */
+#define XREDIR_ODST_VERSION 1
+#define XREDIR_ODST_REQUEST_SIZE 48
+#define XREDIR_ODST_RESPONSE_SIZE 32
+#define XREDIR_ODST_FAMILY_V4 4
+#define XREDIR_ODST_FAMILY_V6 6
+
+/* xredir_odst_status is the status byte of a response. Zero is not a status, so that a zeroed
+ * response never reads as success. */
+enum xredir_odst_status {
+  XREDIR_ODST_INVALID = 0,
+  XREDIR_ODST_OK = 1,                  /* original destination follows */
+  XREDIR_ODST_NOT_TRACKED = 2,         /* xredir tracks no such connection */
+  XREDIR_ODST_NOT_TRANSLATED = 3,      /* tracked, but its destination was not rewritten */
+  XREDIR_ODST_PERMISSION_DENIED = 4,   /* the peer's uid/gid is not allowed to ask */
+  XREDIR_ODST_MALFORMED = 5,           /* bad magic, family or reserved bytes */
+  XREDIR_ODST_UNSUPPORTED_VERSION = 6, /* the request's version is not spoken by the server */
+  XREDIR_ODST_BUSY = 7                 /* the server is at its connection cap */
+};
+
+/* xredir_odst_request is a decoded request. Ports are in host byte order. */
+struct xredir_odst_request {
+  uint8_t version;
+  uint8_t family;
+  uint8_t protocol;
+  uint8_t client_addr[16];
+  uint16_t client_port;
+  uint8_t proxy_addr[16];
+  uint16_t proxy_port;
+};
+
+/* xredir_odst_response is a decoded response. The port is in host byte order. */
+struct xredir_odst_response {
+  uint8_t version;
+  uint8_t status; /* enum xredir_odst_status */
+  uint8_t family;
+  uint8_t addr[16];
+  uint16_t port;
+};
+
+/* xredir_odst_encode_request writes req as XREDIR_ODST_REQUEST_SIZE bytes, with the magic and
+ * req->version as given (so tests can send other versions). IPv4 addresses have their bytes
+ * 4..15 written as zero whatever req holds. */
+XREDIR_ODST_API void xredir_odst_encode_request(const struct xredir_odst_request* req,
+                                                uint8_t out[XREDIR_ODST_REQUEST_SIZE]);
+
+/* xredir_odst_decode_request parses XREDIR_ODST_REQUEST_SIZE bytes. Returns XREDIR_ODST_OK and
+ * fills *req, or XREDIR_ODST_MALFORMED / XREDIR_ODST_UNSUPPORTED_VERSION (checked in that order:
+ * the magic first, then the version, then the version's fields) and leaves *req unspecified. */
+XREDIR_ODST_API enum xredir_odst_status xredir_odst_decode_request(
+    const uint8_t in[XREDIR_ODST_REQUEST_SIZE], struct xredir_odst_request* req);
+
+/* xredir_odst_encode_response writes resp as XREDIR_ODST_RESPONSE_SIZE bytes. When the status is
+ * not OK, family, address and port are written as zero. */
+XREDIR_ODST_API void xredir_odst_encode_response(const struct xredir_odst_response* resp,
+                                                 uint8_t out[XREDIR_ODST_RESPONSE_SIZE]);
+
+/* xredir_odst_decode_response parses XREDIR_ODST_RESPONSE_SIZE bytes. Returns 0 and fills *resp,
+ * or -1 when the magic is wrong, the status is not a known value, or an OK response carries a
+ * family other than 4/6. */
+XREDIR_ODST_API int xredir_odst_decode_response(const uint8_t in[XREDIR_ODST_RESPONSE_SIZE],
+                                                struct xredir_odst_response* resp);
+
+/* xredir_original_dst asks xredir for the original destination of the connection accepted_fd
+ * (an accepted or connected TCP/UDP/SCTP socket; the protocol comes from SO_PROTOCOL). It reads
+ * the socket's own address (the proxy side) and its peer (the client side), asks the server over
+ * a persistent connection shared by the process (thread-safe; reconnects once when the
+ * connection broke; re-created in a forked child), and on success writes the original
+ * destination to *out as a struct sockaddr_in or sockaddr_in6, sets *len to its size and
+ * returns 0.
+ *
+ * IPv4-mapped IPv6: when accepted_fd is AF_INET6 and both of its addresses are ::ffff:a.b.c.d
+ * (an IPv4 client on a dual-stack socket), the question is asked as IPv4 and the answer is a
+ * struct sockaddr_in, as ztunnel does with the kernel's answers.
+ *
+ * On failure returns -1 and sets errno:
+ *   ENOENT        xredir tracks no such connection (what the kernel answers without an entry)
+ *   EADDRNOTAVAIL the connection is tracked but was not translated: it was addressed to the
+ *                 proxy itself, so its original destination is the socket's local address
+ *   EACCES        the server refused this process's uid/gid
+ *   EAGAIN        the server is at its connection cap
+ *   EPROTO        the server answered malformed / unsupported version, or sent garbage
+ *   ECONNREFUSED  no server: the socket path is missing or nobody listens on it
+ *   ETIMEDOUT     the server did not answer within 2 seconds
+ *   EINVAL        *len is shorter than the sockaddr of the answer, or out/len is NULL
+ *   EAFNOSUPPORT  accepted_fd is not an AF_INET/AF_INET6 socket
+ *   any errno of getsockname/getpeername/getsockopt on accepted_fd (EBADF, ENOTSOCK, ENOTCONN)
+ */
+XREDIR_ODST_API int xredir_original_dst(int accepted_fd,
+                                        struct sockaddr_storage* out,
+                                        socklen_t* len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XREDIR_ODST_H */
