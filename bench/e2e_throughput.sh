@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# e2e_throughput.sh: bulk TCP throughput of the redirect, AF_XDP datapath vs the kernel, on the
+# same namespaces with the same listener in the same run (DESIGN "Benchmarks"; issue 4 item 8b).
+#   client ns --c0/n0 veth--> node ns with iperf3 -s on the proxy port 15001.
+#   xdp:     redirect_node (XDP on n0 + xr0, AF_XDP worker), twice: with the conntrack engine
+#            (tests/e2e/redirect_rules.v4: -p tcp --dport 443 -j REDIRECT --to-ports 15001) and
+#            with the e2e tests' fixed REDIRECT processor (no conntrack, no rules: the loop alone)
+#   kernel:  iptables -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 15001
+# Both directions are measured (client->proxy, and -R proxy->client). The topology turns TX
+# checksum offload off on the client's veth (the AF_XDP path needs complete checksums, see
+# tests/e2e/topology.sh), which also disables TSO there; the kernel is measured with the same
+# setting (same namespaces) and again with offload on (its best case), and both ratios printed.
+# usage: bench/e2e_throughput.sh REDIRECT_NODE_BINARY [SECONDS] [WORKER_CPU]   (root)
+#   e.g. bench/e2e_throughput.sh build-xdp/tests/e2e/redirect_node 10 0
+set -u
+NODE_BIN=$(realpath "$1")
+SECS=${2:-10}
+CPU=${3:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../tests/e2e/topology.sh"
+[ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
+command -v iperf3 >/dev/null || { echo "needs iperf3 (apt-get install -y iperf3)" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PIDS=""
+cleanup() {
+  for pid in $PIDS; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  topo_destroy
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+topo_create || exit 1
+ip netns exec "$TOPO_N" iperf3 -s -p 15001 >"$WORK/iperf3-server.log" 2>&1 &
+PIDS="$PIDS $!"
+sleep 0.5
+
+# gbps DIRECTION_FLAG: one iperf3 run from the client to 203.0.113.7:443, prints Gbit/s received.
+gbps() {
+  ip netns exec "$TOPO_C" iperf3 -c 203.0.113.7 -p 443 -t "$SECS" -J $1 >"$WORK/run.json" 2>&1 ||
+    { echo "iperf3 failed: $(head -c 400 "$WORK/run.json")" >&2; echo 0; return; }
+  python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9))' "$WORK/run.json"
+}
+
+# run_xdp NAME ARGS...: starts redirect_node with ARGS, measures both directions into
+# NAME_up/NAME_down/NAME_drops, stops it.
+run_xdp() {
+  local name=$1; shift
+  local args=(--iface n0 --ports 443 --proxy-port 15001 "$@")
+  [ -n "$CPU" ] && args+=(--cpu "$CPU")
+  ip netns exec "$TOPO_N" "$NODE_BIN" "${args[@]}" >"$WORK/node.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do grep -q READY "$WORK/node.log" && break; sleep 0.1; done
+  grep -q READY "$WORK/node.log" || { cat "$WORK/node.log"; kill "$pid"; exit 1; }
+  eval "${name}_up=\$(gbps '')"
+  eval "${name}_down=\$(gbps -R)"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null
+  eval "${name}_drops=$(awk '$1 == "worker_drops" { print $2 }' "$WORK/node.log")"
+}
+run_xdp engine --rules "$HERE/../tests/e2e/redirect_rules.v4"
+run_xdp fixed
+
+ip netns exec "$TOPO_N" iptables -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 15001
+k_up=$(gbps "")
+k_down=$(gbps "-R")
+ip netns exec "$TOPO_C" ethtool -K c0 tx on >/dev/null
+kon_up=$(gbps "")
+kon_down=$(gbps "-R")
+ip netns exec "$TOPO_N" iptables -t nat -D PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 15001
+
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b if b else 0))" "$1" "$2"; }
+echo "bulk TCP through REDIRECT to a local listener, ${SECS}s per run, $(uname -r), $(nproc) CPUs"
+printf '%-44s %10s %10s\n' "path" "c->proxy" "proxy->c"
+printf '%-44s %10s %10s\n' "AF_XDP + conntrack engine (drops: ${engine_drops:-?})" "$engine_up" "$engine_down"
+printf '%-44s %10s %10s\n' "AF_XDP + fixed processor (drops: ${fixed_drops:-?})" "$fixed_up" "$fixed_down"
+printf '%-44s %10s %10s\n' "kernel iptables REDIRECT, same settings" "$k_up" "$k_down"
+printf '%-44s %10s %10s\n' "kernel iptables REDIRECT, client TX offload on" "$kon_up" "$kon_down"
+echo "ratio AF_XDP engine / kernel (same settings):   c->proxy $(ratio "$engine_up" "$k_up")x  proxy->c $(ratio "$engine_down" "$k_down")x"
+echo "ratio AF_XDP engine / kernel (kernel best case): c->proxy $(ratio "$engine_up" "$kon_up")x  proxy->c $(ratio "$engine_down" "$kon_down")x"
+echo "ratio AF_XDP fixed  / kernel (same settings):   c->proxy $(ratio "$fixed_up" "$k_up")x  proxy->c $(ratio "$fixed_down" "$k_down")x"
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; the ratio is what compares)"

@@ -1,0 +1,18 @@
+// abi.h is the C++ view of xredir_abi.h, the header shared with the XDP program: it includes it
+// and pins the layouts with static_asserts, so a field added on one side without the other
+// fails the build instead of corrupting map entries.
+#pragma once
+
+#include <cstddef>
+
+#include "xdp/xredir_abi.h"
+
+static_assert(sizeof(xredir_iface) == 8);
+static_assert(sizeof(xredir_filter_entry) == 24);
+static_assert(offsetof(xredir_filter_entry, dport_lo) == 4);
+static_assert(offsetof(xredir_filter_entry, dst_be) == 8);
+static_assert(sizeof(xredir_flow_key) == 40);
+static_assert(offsetof(xredir_flow_key, sport_be) == 4);
+static_assert(offsetof(xredir_flow_key, src_be) == 8);
+static_assert(offsetof(xredir_flow_key, dst_be) == 24);
+static_assert(XREDIR_XSKS_SIZE == XREDIR_MAX_IFACES * XREDIR_MAX_QUEUES);
