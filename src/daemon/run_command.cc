@@ -1,0 +1,272 @@
+// run_command.cc: `xredir run --config FILE`, the daemon. Only wiring: it loads the
+// configuration and rules, builds conntrack, the AF_XDP datapath (which creates the injection
+// pair and attaches XDP), the flow processor, the original-destination API and the metrics
+// endpoint, then waits for signals: SIGHUP reloads the rules atomically (a bad file is refused
+// with its error and the old rules stay), SIGTERM/SIGINT tear everything down in reverse order
+// and exit 0. Expired conntrack entries are reaped from the same loop, a slice at a time.
+#include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+#include <filesystem>
+#include <sstream>
+
+#include "daemon/commands.h"
+#include "daemon/conntrack_odst_source.h"
+#include "daemon/metrics_server.h"
+#include "daemon/rule_generation.h"
+#include "daemon/run_config.h"
+#include "odst/odst_server.h"
+#include "xdp/datapath.h"
+#include "daemon/host_addr_types.h"
+#include "xdp/conntrack_processor.h"
+
+namespace xredir {
+namespace {
+
+// How much of the table one reaper tick examines, and how often ticks run: a full sweep of a
+// 1M-entry table takes ~25 s, far below the shortest timeout that matters for memory (UDP 30 s).
+constexpr std::uint32_t kReapSlice = 4096;
+constexpr timespec kTick{0, 100'000'000};
+
+// InstanceLock refuses a second xredir on the same interface of the same network namespace.
+class InstanceLock {
+ public:
+  bool acquire(const std::string& ifname, std::string& error) {
+    struct stat ns {};
+    if (stat("/proc/self/ns/net", &ns) != 0) ns.st_ino = 0;
+    std::filesystem::create_directories("/run/xredir");
+    const std::string path =
+        "/run/xredir/capture-" + std::to_string(ns.st_ino) + "-" + ifname + ".lock";
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      error = "another xredir instance already captures " + ifname + " (lock " + path + ")";
+      if (fd >= 0) close(fd);
+      return false;
+    }
+    fds_.push_back(fd);
+    return true;
+  }
+  ~InstanceLock() {
+    for (int fd : fds_) close(fd);
+  }
+
+ private:
+  std::vector<int> fds_;
+};
+
+std::string resolvePath(const std::filesystem::path& base, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (base / path).string();
+}
+
+// Prometheus text of everything the daemon counts.
+std::string renderMetrics(const xdp::ConntrackProcessor& processor, const ConntrackTable& table,
+                          const xdp::Datapath& datapath, const odst::OdstServer& api,
+                          std::uint64_t reloads, std::uint64_t reload_failures) {
+  std::ostringstream out;
+  auto metric = [&out](const char* name, const char* type, const char* help, auto value,
+                       const std::string& labels = "") {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
+        << name << labels << " " << value << "\n";
+  };
+  std::uint64_t rx = 0, tx = 0, to_kernel = 0, drop_processor = 0, tx_full = 0, no_egress = 0;
+  for (const auto& worker : datapath.workers()) {
+    const xdp::WorkerStats& w = worker->stats();
+    rx += w.rx_frames.load();
+    tx += w.tx_frames.load();
+    to_kernel += w.to_kernel.load();
+    drop_processor += w.drop_processor.load();
+    tx_full += w.drop_tx_ring_full.load();
+    no_egress += w.drop_no_egress.load();
+  }
+  const xdp::ConntrackProcessorStats& p = processor.stats();
+  metric("xredir_rx_frames_total", "counter", "frames received by the AF_XDP workers", rx);
+  metric("xredir_tx_frames_total", "counter", "frames sent by the AF_XDP workers", tx);
+  metric("xredir_to_kernel_total", "counter", "frames handed back to the kernel", to_kernel);
+  out << "# HELP xredir_drops_total frames dropped, by reason\n"
+      << "# TYPE xredir_drops_total counter\n"
+      << "xredir_drops_total{reason=\"processor\"} " << drop_processor << "\n"
+      << "xredir_drops_total{reason=\"tx_ring_full\"} " << tx_full << "\n"
+      << "xredir_drops_total{reason=\"no_egress\"} " << no_egress << "\n"
+      << "xredir_drops_total{reason=\"rule_or_table_full\"} " << p.step_drop.load() << "\n"
+      << "xredir_drops_total{reason=\"unknown_reply\"} " << p.reply_untracked.load() << "\n"
+      << "xredir_drops_total{reason=\"rewrite_error\"} " << p.step_error.load() << "\n";
+  metric("xredir_unparsable_total", "counter", "frames that did not parse", p.unparsable.load());
+  metric("xredir_conntrack_entries", "gauge", "tracked connections", table.size());
+  metric("xredir_conntrack_capacity", "gauge", "maximum tracked connections", table.capacity());
+  const ConntrackCounters c = table.totalCounters();
+  metric("xredir_new_flows_total", "counter", "connections tracked", c.inserts);
+  metric("xredir_conntrack_evictions_total", "counter", "early drops", c.evictions);
+  metric("xredir_conntrack_refused_total", "counter", "new flows refused (table full)",
+         c.refusals);
+  metric("xredir_conntrack_reaped_total", "counter", "expired entries removed", c.reaped);
+  metric("xredir_rule_reloads_total", "counter", "successful rule reloads", reloads);
+  metric("xredir_rule_reload_failures_total", "counter", "refused rule reloads", reload_failures);
+  const auto api_counters = api.counters();
+  metric("xredir_odst_queries_total", "counter", "original-destination queries",
+         api_counters.queries);
+  metric("xredir_odst_refused_total", "counter", "API peers refused by credentials",
+         api_counters.refused_permission);
+  return out.str();
+}
+
+}  // namespace
+
+int runDaemon(const RunOptions& options) {
+  auto loaded_config = loadRunConfig(options.config_file);
+  if (auto* error = std::get_if<std::string>(&loaded_config)) {
+    spdlog::error("{}", *error);
+    return 1;
+  }
+  RunConfig config = std::move(std::get<RunConfig>(loaded_config));
+  const auto base = std::filesystem::absolute(options.config_file).parent_path();
+  config.rules_v4 = resolvePath(base, config.rules_v4);
+  config.rules_v6 = resolvePath(base, config.rules_v6);
+  for (auto& path : config.ipsets) path = resolvePath(base, path);
+  if (geteuid() != 0) {
+    spdlog::error("xredir run needs root (CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN for XDP/AF_XDP)");
+    return 1;
+  }
+  for (const std::string& ifname : config.interfaces) {
+    if (if_nametoindex(ifname.c_str()) == 0) {
+      spdlog::error("no such interface: {}", ifname);
+      return 1;
+    }
+  }
+  InstanceLock lock;
+  for (const std::string& ifname : config.interfaces) {
+    std::string error;
+    if (!lock.acquire(ifname, error)) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+  }
+
+  auto generation = loadRuleGeneration(config);
+  if (auto* error = std::get_if<std::string>(&generation)) {
+    spdlog::error("{}", *error);
+    return 1;
+  }
+  RuleGeneration rules = std::move(std::get<RuleGeneration>(generation));
+  spdlog::info("rules loaded: {} REDIRECT port(s)", rules.redirect_ports.size());
+
+  // Signals are taken synchronously by this thread; every thread started below inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ConntrackConfig ct_config;
+  ct_config.max_entries = config.max_entries;
+  ct_config.shard_count = config.shards;
+  ct_config.hash_seed = std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
+  ConntrackTable table(ct_config);
+  SteadyClock clock;
+
+  xdp::DatapathConfig dp;
+  dp.capture_interfaces = config.interfaces;
+  dp.queues = config.queues;
+  dp.cpus = config.cpus;
+  dp.injection.inject_if = config.inject_if;
+  dp.injection.proxy_if = config.proxy_if;
+  dp.injection.proxy_v4 = config.proxy_v4;
+  dp.injection.next_hop_v4 = config.next_hop_v4;
+  dp.injection.proxy_v6 = config.proxy_v6;
+  dp.injection.next_hop_v6 = config.next_hop_v6;
+  dp.injection.proxy_ports = rules.redirect_ports;
+  dp.injection.table = config.route_table;
+  xdp::Status status;
+  std::unique_ptr<xdp::Datapath> datapath = xdp::Datapath::create(dp, status);
+  if (!datapath) {
+    spdlog::error("{}", status.message());
+    return 1;
+  }
+
+  // Host addresses for -m addrtype are read once, at start.
+  EvalContext eval;
+  eval.addr_type = makeAddrTypeLookup(readHostAddresses());
+  eval.random_unit = [] {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0, 1)(rng);
+  };
+  xdp::ConntrackProcessor processor(*datapath, table, clock, eval);
+  processor.setRules(rules.compiled_v4, rules.compiled_v6);
+
+  ConntrackOdstSource odst_source(table);
+  odst::ServerOptions api_options;
+  api_options.socket_path = config.api_socket;
+  api_options.access = odst::AccessPolicy({config.api_uids.begin(), config.api_uids.end()},
+                                          {config.api_gids.begin(), config.api_gids.end()});
+  odst::OdstServer api(api_options, odst_source);
+  if (auto s = api.start(); !s.ok()) {
+    spdlog::error("original-destination API: {}", s.message());
+    return 1;
+  }
+
+  std::uint64_t reloads = 0;
+  std::uint64_t reload_failures = 0;
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics_listen.empty()) {
+    std::string error;
+    metrics = MetricsServer::start(
+        config.metrics_listen,
+        [&] { return renderMetrics(processor, table, *datapath, api, reloads, reload_failures); },
+        error);
+    if (!metrics) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+  }
+
+  if (auto s = datapath->startWorkers(processor); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 1;
+  }
+  spdlog::info("xredir running: {} worker(s), proxy at {} / {}, API {}, metrics {}",
+               datapath->workers().size(), config.proxy_v4, config.proxy_v6, config.api_socket,
+               config.metrics_listen.empty() ? "off" : config.metrics_listen);
+
+  for (;;) {
+    const int sig = sigtimedwait(&signals, nullptr, &kTick);
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("signal {}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (sig == SIGHUP) {
+      auto next = loadRuleGeneration(config);
+      if (auto* error = std::get_if<std::string>(&next)) {
+        ++reload_failures;
+        spdlog::error("reload refused, the running rules stay: {}", *error);
+      } else if (std::get<RuleGeneration>(next).redirect_ports != rules.redirect_ports) {
+        ++reload_failures;
+        spdlog::error("reload refused, the running rules stay: the REDIRECT ports changed "
+                      "(the reply routing is set up at start; restart xredir)");
+      } else {
+        rules = std::move(std::get<RuleGeneration>(next));
+        processor.setRules(rules.compiled_v4, rules.compiled_v6);
+        ++reloads;
+        spdlog::info("rules reloaded");
+      }
+    }
+    table.reapSlice(clock.nowNs(), kReapSlice);
+  }
+  metrics.reset();
+  datapath->stopWorkers();
+  api.stop();
+  datapath.reset();
+  spdlog::info("stopped; everything xredir created is removed");
+  return 0;
+}
+
+}  // namespace xredir
