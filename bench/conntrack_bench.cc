@@ -151,15 +151,17 @@ struct TrackFixture {
   std::unique_ptr<NaiveTable> naive;
   std::vector<FlowTuple> probes;  // random established original tuples
 
-  TrackFixture() : table(std::make_unique<ConntrackTable>(config(2 * kTrackFlows))),
-                   naive(std::make_unique<NaiveTable>()) {
+  TrackFixture()
+      : table(std::make_unique<ConntrackTable>(config(2 * kTrackFlows))),
+        naive(std::make_unique<NaiveTable>()) {
     for (std::uint32_t i = 0; i < kTrackFlows; ++i) {
       const FlowTuple t = flowTuple(i);
       table->insert(redirectConn(t), 1);
       naive->insert(t, naiveReply(t), 1);
     }
     std::mt19937 rng(7);
-    for (std::uint32_t k = 0; k < kProbeCount; ++k) probes.push_back(flowTuple(rng() % kTrackFlows));
+    for (std::uint32_t k = 0; k < kProbeCount; ++k)
+      probes.push_back(flowTuple(rng() % kTrackFlows));
   }
 };
 
@@ -173,8 +175,7 @@ void trackXredir(benchmark::State& state) {
   std::uint32_t k = static_cast<std::uint32_t>(state.thread_index()) * 7919;
   std::uint64_t now = 2;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(
-        f.table->trackPacket(f.probes[k++ & (kProbeCount - 1)], kTcpAck, now));
+    benchmark::DoNotOptimize(f.table->trackPacket(f.probes[k++ & (kProbeCount - 1)], kTcpAck, now));
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -191,9 +192,13 @@ void trackNaive(benchmark::State& state) {
 void registerAll() {
   // Memory first: later benchmarks' freed heap would hide the naive table's growth.
   for (std::int64_t n : {1 << 20, 10'000'000}) {
-    benchmark::RegisterBenchmark("Memory/naive", memoryNaive)->Arg(n)->Iterations(1)
+    benchmark::RegisterBenchmark("Memory/naive", memoryNaive)
+        ->Arg(n)
+        ->Iterations(1)
         ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark("Memory/xredir", memoryXredir)->Arg(n)->Iterations(1)
+    benchmark::RegisterBenchmark("Memory/xredir", memoryXredir)
+        ->Arg(n)
+        ->Iterations(1)
         ->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("NewFlow/xredir", newFlowXredir)->Iterations(kNewFlows);

@@ -143,8 +143,8 @@ void fastPath(benchmark::State& state, Family fam, int dir, std::uint32_t flows)
       translated += tr.rewrite && applyTranslation(frame, parsed, tr.target) == RewriteStatus::kOk;
     } else {
       const StepResult r = stepPacket(*f.table, f.config, *f.compiled, f.eval, frame, parsed, in);
-      translated += r.action == StepAction::kTranslatedForward ||
-                    r.action == StepAction::kTranslatedReply;
+      translated +=
+          r.action == StepAction::kTranslatedForward || r.action == StepAction::kTranslatedReply;
     }
     benchmark::DoNotOptimize(work);
   }
@@ -193,8 +193,8 @@ void fastPathBatch(benchmark::State& state, Family fam, int dir, std::uint32_t f
       } else {
         const StepResult r =
             stepPacket(*f.table, f.config, *f.compiled, f.eval, frame, parsed[b], in);
-        translated += r.action == StepAction::kTranslatedForward ||
-                      r.action == StepAction::kTranslatedReply;
+        translated +=
+            r.action == StepAction::kTranslatedForward || r.action == StepAction::kTranslatedReply;
       }
     }
     benchmark::DoNotOptimize(work);
@@ -215,26 +215,26 @@ void registerAll() {
         const bool scaling = flows == (1U << 20) && fam == Family::kV4 && dir == 0;
         for (int threads : {1, 2}) {
           if (threads == 2 && !scaling) continue;
-          benchmark::RegisterBenchmark(("FastPath/xredir" + suffix).c_str(),
-                                       [=](benchmark::State& s) {
-                                         fastPath<false>(s, fam, dir, flows);
-                                       })
-              ->Threads(threads)->UseRealTime();
-          benchmark::RegisterBenchmark(("FastPath/naive" + suffix).c_str(),
-                                       [=](benchmark::State& s) {
-                                         fastPath<true>(s, fam, dir, flows);
-                                       })
-              ->Threads(threads)->UseRealTime();
-          benchmark::RegisterBenchmark(("FastPathBatch16/xredir" + suffix).c_str(),
-                                       [=](benchmark::State& s) {
-                                         fastPathBatch<false>(s, fam, dir, flows);
-                                       })
-              ->Threads(threads)->UseRealTime();
-          benchmark::RegisterBenchmark(("FastPathBatch16/naive" + suffix).c_str(),
-                                       [=](benchmark::State& s) {
-                                         fastPathBatch<true>(s, fam, dir, flows);
-                                       })
-              ->Threads(threads)->UseRealTime();
+          benchmark::RegisterBenchmark(
+              ("FastPath/xredir" + suffix).c_str(),
+              [=](benchmark::State& s) { fastPath<false>(s, fam, dir, flows); })
+              ->Threads(threads)
+              ->UseRealTime();
+          benchmark::RegisterBenchmark(
+              ("FastPath/naive" + suffix).c_str(),
+              [=](benchmark::State& s) { fastPath<true>(s, fam, dir, flows); })
+              ->Threads(threads)
+              ->UseRealTime();
+          benchmark::RegisterBenchmark(
+              ("FastPathBatch16/xredir" + suffix).c_str(),
+              [=](benchmark::State& s) { fastPathBatch<false>(s, fam, dir, flows); })
+              ->Threads(threads)
+              ->UseRealTime();
+          benchmark::RegisterBenchmark(
+              ("FastPathBatch16/naive" + suffix).c_str(),
+              [=](benchmark::State& s) { fastPathBatch<true>(s, fam, dir, flows); })
+              ->Threads(threads)
+              ->UseRealTime();
         }
       }
     }

@@ -43,7 +43,7 @@ struct ConntrackConfig {
   // Upper bound on live connections, split evenly over the shards (a shard may fill before the
   // table does; early drop and refusal then act within that shard).
   std::uint32_t max_entries = 1U << 20;
-  std::uint32_t shard_count = 16;  // power of two, >= 1
+  std::uint32_t shard_count = 16;                   // power of two, >= 1
   std::uint64_t hash_seed = 0x5eed5eed5eed5eedULL;  // the daemon passes a random seed
   // How many pool slots early drop examines when the shard is full. Linux examines up to
   // NF_CT_EVICTION_RANGE (8) hash-chain entries; scanning the pool needs a few more to find the

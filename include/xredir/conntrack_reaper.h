@@ -16,7 +16,7 @@
 namespace xredir {
 
 struct ReaperConfig {
-  std::uint32_t fraction_per_tick = 128;               // gVisor's fractionPerReaping
+  std::uint32_t fraction_per_tick = 128;                   // gVisor's fractionPerReaping
   std::uint64_t min_interval_ns = kNanosPerSecond / 1000;  // 1 ms
   // gVisor's maxFullTableReap (5 s) spread over the slices of one pass.
   std::uint64_t max_interval_ns = 5 * kNanosPerSecond / 128;

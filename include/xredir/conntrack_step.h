@@ -50,22 +50,22 @@ enum class StepAction : std::uint8_t {
 
 // StepDetail says why. The zero value is not a detail.
 enum class StepDetail : std::uint8_t {
-  kNone = 1,              // nothing to add to the action
-  kNewFlow,               // this frame created the connection
-  kNotTcpUdp,             // ICMP, other protocols: untracked
-  kFragment,              // a non-first fragment or a fragmented first part: no ports to track
-  kSourceRouted,          // IPv6 routing header with segments left: not rewritable
-  kNotConnectionStart,    // a TCP miss that is not a SYN without ACK: Linux would pick it up
-                          // mid-stream; xredir leaves it to the kernel untracked
-  kInvalidTcpState,       // tracked; the TCP state machine refused the packet (still translated)
-  kRuleDrop,              // the hook's verdict was DROP
-  kTableFull,             // nothing evictable (Linux: "table full, dropping packet")
-  kNatExhausted,          // no unique reply tuple (Linux drops when nf_nat_setup_info fails)
-  kNoProxyAddress,        // REDIRECT with no proxy address configured for the family (the
-                          // flow is dropped: fail closed rather than leak it untranslated)
-  kBadTranslation,        // DNAT to another family, or an empty port range
-  kLostRace,              // another worker inserted and removed the flow meanwhile (dropped;
-                          // the sender retransmits)
+  kNone = 1,            // nothing to add to the action
+  kNewFlow,             // this frame created the connection
+  kNotTcpUdp,           // ICMP, other protocols: untracked
+  kFragment,            // a non-first fragment or a fragmented first part: no ports to track
+  kSourceRouted,        // IPv6 routing header with segments left: not rewritable
+  kNotConnectionStart,  // a TCP miss that is not a SYN without ACK: Linux would pick it up
+                        // mid-stream; xredir leaves it to the kernel untracked
+  kInvalidTcpState,     // tracked; the TCP state machine refused the packet (still translated)
+  kRuleDrop,            // the hook's verdict was DROP
+  kTableFull,           // nothing evictable (Linux: "table full, dropping packet")
+  kNatExhausted,        // no unique reply tuple (Linux drops when nf_nat_setup_info fails)
+  kNoProxyAddress,      // REDIRECT with no proxy address configured for the family (the
+                        // flow is dropped: fail closed rather than leak it untranslated)
+  kBadTranslation,      // DNAT to another family, or an empty port range
+  kLostRace,            // another worker inserted and removed the flow meanwhile (dropped;
+                        // the sender retransmits)
   kRewriteFailed,
 };
 

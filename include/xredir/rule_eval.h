@@ -26,16 +26,16 @@ struct PacketMeta {
   std::uint8_t protocol = 0;  // IPPROTO_TCP, IPPROTO_UDP, ...
   IpAddr src;
   IpAddr dst;
-  std::uint16_t sport = 0;    // host order; 0 for protocols without ports
+  std::uint16_t sport = 0;  // host order; 0 for protocols without ports
   std::uint16_t dport = 0;
-  std::uint8_t tcp_flags = 0; // FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE CWR
+  std::uint8_t tcp_flags = 0;   // FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE CWR
   bool later_fragment = false;  // a non-first fragment: port matches never match (Linux)
-  std::string_view in_iface;  // views: the caller keeps the names alive
+  std::string_view in_iface;    // views: the caller keeps the names alive
   std::string_view out_iface;
   std::uint32_t mark = 0;
   std::optional<std::uint32_t> uid;  // socket owner; nullopt = no local socket
   std::optional<std::uint32_t> gid;
-  std::uint8_t ct_state = kCtNew;    // one CtStateBit
+  std::uint8_t ct_state = kCtNew;  // one CtStateBit
 };
 
 // AddrTypeLookup answers `-m addrtype`: the RTN_* type bit of an address, optionally as seen
@@ -44,15 +44,15 @@ using AddrTypeLookup = std::function<std::uint16_t(const IpAddr& addr, std::stri
 
 // EvalContext is what evaluation needs beyond the packet and the rules.
 struct EvalContext {
-  AddrTypeLookup addr_type;                  // required when the rules use -m addrtype
-  std::function<double()> random_unit;       // [0,1) draws for -m statistic --mode random
+  AddrTypeLookup addr_type;             // required when the rules use -m addrtype
+  std::function<double()> random_unit;  // [0,1) draws for -m statistic --mode random
 };
 
 enum class VerdictKind : std::uint8_t {
   kAccept = 1,  // the packet continues untranslated
   kDrop,
-  kRedirect,    // to a local port: the datapath's proxy
-  kDnat,        // to another address
+  kRedirect,  // to a local port: the datapath's proxy
+  kDnat,      // to another address
 };
 
 const char* verdictName(VerdictKind v);  // "ACCEPT", "DROP", "REDIRECT", "DNAT"
@@ -77,8 +77,8 @@ struct TraceEvent {
   enum class Kind : std::uint8_t { kRuleChecked = 1, kPolicy, kReturnFromChain } kind;
   Table table;
   std::string_view chain;  // points into the RuleSet
-  int rule_index = -1;   // kRuleChecked
-  bool matched = false;  // kRuleChecked
+  int rule_index = -1;     // kRuleChecked
+  bool matched = false;    // kRuleChecked
   const Rule* rule = nullptr;
 };
 using TraceSink = std::function<void(const TraceEvent&)>;
@@ -96,7 +96,9 @@ class ReferenceEvaluator {
   explicit ReferenceEvaluator(const RuleSet& rules);
   // evaluate runs every table of the hook over the packet. Precondition: the rule set passed
   // validation (validateRuleSet). `trace`, when set, sees each rule checked.
-  Verdict evaluate(Hook hook, PacketMeta packet, const EvalContext& ctx,
+  Verdict evaluate(Hook hook,
+                   PacketMeta packet,
+                   const EvalContext& ctx,
                    const TraceSink& trace = {}) const;
 
  private:
@@ -113,7 +115,9 @@ class CompiledRuleSet;
 std::unique_ptr<const CompiledRuleSet> compileRuleSet(const RuleSet& rules);
 
 // evaluateCompiled gives the same verdict as ReferenceEvaluator::evaluate for every packet.
-Verdict evaluateCompiled(const CompiledRuleSet& compiled, Hook hook, PacketMeta packet,
+Verdict evaluateCompiled(const CompiledRuleSet& compiled,
+                         Hook hook,
+                         PacketMeta packet,
                          const EvalContext& ctx);
 
 }  // namespace xredir

@@ -20,8 +20,8 @@ inline constexpr int kNumTables = 4;
 enum class Hook : std::uint8_t { kPrerouting, kInput, kForward, kOutput, kPostrouting };
 inline constexpr int kNumHooks = 5;
 
-const char* tableName(Table t);       // "nat"
-const char* hookChainName(Hook h);    // "PREROUTING"
+const char* tableName(Table t);     // "nat"
+const char* hookChainName(Hook h);  // "PREROUTING"
 std::optional<Table> tableFromName(std::string_view name);
 std::optional<Hook> hookFromChainName(std::string_view name);
 // tableHasHook reports whether Linux gives the table a built-in chain at the hook
@@ -135,12 +135,13 @@ struct SetMatch {
   bool invert = false;
 };
 
-// StatisticMatch: `-m statistic --mode random --probability P` or `--mode nth --every N --packet P`.
+// StatisticMatch: `-m statistic --mode random --probability P` or `--mode nth --every N --packet
+// P`.
 struct StatisticMatch {
   enum class Mode : std::uint8_t { kRandom, kNth } mode = Mode::kRandom;
-  double probability = 0;      // random
-  std::uint32_t every = 0;     // nth
-  std::uint32_t packet = 0;    // nth
+  double probability = 0;    // random
+  std::uint32_t every = 0;   // nth
+  std::uint32_t packet = 0;  // nth
   bool invert = false;
 };
 
@@ -161,14 +162,14 @@ enum class TargetKind : std::uint8_t {
 
 struct Target {
   TargetKind kind = TargetKind::kNone;
-  std::string chain;                     // kJump, kGoto
-  std::optional<PortRange> to_ports;     // kRedirect, kDnat
-  std::optional<IpAddr> to_addr_first;   // kDnat
-  std::optional<IpAddr> to_addr_last;    // kDnat (== first for a single address)
-  std::uint32_t mark_value = 0;          // kMark: mark = (mark & ~mask) ^ value
+  std::string chain;                    // kJump, kGoto
+  std::optional<PortRange> to_ports;    // kRedirect, kDnat
+  std::optional<IpAddr> to_addr_first;  // kDnat
+  std::optional<IpAddr> to_addr_last;   // kDnat (== first for a single address)
+  std::uint32_t mark_value = 0;         // kMark: mark = (mark & ~mask) ^ value
   std::uint32_t mark_mask = 0;
-  std::string log_prefix;                // kLog
-  std::optional<int> log_level;          // kLog
+  std::string log_prefix;        // kLog
+  std::optional<int> log_level;  // kLog
 };
 
 // ---- rules, chains, tables, sets -------------------------------------------------------------
@@ -190,8 +191,8 @@ struct Rule {
   std::optional<OwnerMatch> owner;
   std::vector<SetMatch> sets;
   std::optional<StatisticMatch> statistic;
-  std::vector<std::string> comments;      // -m comment --comment
-  std::vector<std::string> match_order;   // -m module names in input order, for printing
+  std::vector<std::string> comments;     // -m comment --comment
+  std::vector<std::string> match_order;  // -m module names in input order, for printing
   Target target;
   SourceLocation where;
 };

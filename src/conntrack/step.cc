@@ -15,7 +15,9 @@ StepResult make(StepAction action, StepDetail detail, Direction dir = Direction:
 }
 
 // finishHit applies a tracked connection's translation to the frame.
-StepResult finishHit(std::span<std::uint8_t> frame, ParsedPacket& parsed, const TrackResult& tr,
+StepResult finishHit(std::span<std::uint8_t> frame,
+                     ParsedPacket& parsed,
+                     const TrackResult& tr,
                      StepDetail detail) {
   StepResult r = make(StepAction::kPassNotTranslated, detail, tr.dir);
   if (tr.state_invalid) r.detail = StepDetail::kInvalidTcpState;
@@ -70,7 +72,8 @@ std::optional<StepDetail> describeNewConnection(const Verdict& verdict,
 
 }  // namespace
 
-RewriteStatus applyTranslation(std::span<std::uint8_t> frame, ParsedPacket& parsed,
+RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
+                               ParsedPacket& parsed,
                                const FlowTuple& target) {
   if (target.dst_addr != parsed.dst.bytes || target.dst_port != parsed.dport) {
     const RewriteStatus s = rewriteDestination(frame, parsed, target.dst());
@@ -82,9 +85,12 @@ RewriteStatus applyTranslation(std::span<std::uint8_t> frame, ParsedPacket& pars
   return RewriteStatus::kOk;
 }
 
-StepResult stepPacket(ConntrackTable& table, const StepConfig& config,
-                      const CompiledRuleSet& rules, const EvalContext& eval_ctx,
-                      std::span<std::uint8_t> frame, ParsedPacket& parsed,
+StepResult stepPacket(ConntrackTable& table,
+                      const StepConfig& config,
+                      const CompiledRuleSet& rules,
+                      const EvalContext& eval_ctx,
+                      std::span<std::uint8_t> frame,
+                      ParsedPacket& parsed,
                       const StepInput& in) {
   if (parsed.protocol != kIpProtoTcp && parsed.protocol != kIpProtoUdp) {
     return make(StepAction::kPassUntracked, StepDetail::kNotTcpUdp);
@@ -104,8 +110,7 @@ StepResult stepPacket(ConntrackTable& table, const StepConfig& config,
   if (tr.status == TrackStatus::kHit) return finishHit(frame, parsed, tr, StepDetail::kNone);
 
   // Only a connection's first packet creates an entry (gVisor: a TCP SYN; UDP any packet).
-  if (parsed.protocol == kIpProtoTcp &&
-      tcpEventFromFlags(parsed.tcp_flags) != TcpEvent::kSyn) {
+  if (parsed.protocol == kIpProtoTcp && tcpEventFromFlags(parsed.tcp_flags) != TcpEvent::kSyn) {
     return make(StepAction::kPassUntracked, StepDetail::kNotConnectionStart);
   }
 

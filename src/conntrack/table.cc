@@ -36,7 +36,9 @@ class SpinLock {
       }
     }
   }
-  void unlock() { locked_.store(false, std::memory_order_release); }
+  void unlock() {
+    locked_.store(false, std::memory_order_release);
+  }
 
  private:
   static constexpr int kSpinsBeforeYield = 128;
@@ -207,8 +209,7 @@ struct alignas(64) ConntrackTable::Shard {
     for (std::uint32_t pos = home(tag);; pos = next(pos)) {
       const Slot s = slots[pos];
       if (s.ref == kNil) return kNil;
-      if (s.tag == tag &&
-          pool[s.ref >> 1].matches(t, static_cast<Direction>(s.ref & 1))) {
+      if (s.tag == tag && pool[s.ref >> 1].matches(t, static_cast<Direction>(s.ref & 1))) {
         return pos;
       }
     }
@@ -343,7 +344,8 @@ ConnectionView viewOf(const Entry& e) {
 
 }  // namespace
 
-TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple, std::uint8_t tcp_flags,
+TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
+                                        std::uint8_t tcp_flags,
                                         std::uint64_t now_ns) {
   const std::uint64_t h = hasher_.tupleHash(tuple);
   Shard& shard = shards_[shardIndex(h, shard_count_)];
@@ -435,9 +437,8 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
 
   // Hashes that do not depend on the table's contents are computed before taking the lock.
   const std::uint64_t client_hash = hasher_.endpointHash(orig.src_addr, orig.src_port);
-  const std::uint64_t orig_hash =
-      hasher_.combine(client_hash, hasher_.endpointHash(orig.dst_addr, orig.dst_port),
-                      orig.protocol, orig.family);
+  const std::uint64_t orig_hash = hasher_.combine(
+      client_hash, hasher_.endpointHash(orig.dst_addr, orig.dst_port), orig.protocol, orig.family);
   const std::uint32_t shard_index = shardIndex(orig_hash, shard_count_);
   Shard& shard = shards_[shard_index];
 
@@ -445,10 +446,9 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   const std::uint32_t first = conn.translate_dst ? conn.to_port_first : orig.dst_port;
   const std::uint32_t last = conn.translate_dst ? conn.to_port_last : orig.dst_port;
   const std::uint32_t range = last - first + 1;
-  const std::uint32_t start_port =
-      (orig.dst_port >= first && orig.dst_port <= last)
-          ? orig.dst_port
-          : first + static_cast<std::uint32_t>(orig_hash % range);
+  const std::uint32_t start_port = (orig.dst_port >= first && orig.dst_port <= last)
+                                       ? orig.dst_port
+                                       : first + static_cast<std::uint32_t>(orig_hash % range);
 
   FlowTuple reply;
   reply.src_addr = to_addr;
@@ -569,8 +569,7 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   entry.protocol = orig.protocol;
   entry.family = orig.family;
   entry.tcp_state = orig.protocol == kIpProtoTcp ? TcpState::kSynSent : TcpState::kNone;
-  const bool dst_translated =
-      reply.src_addr != orig.dst_addr || reply.src_port != orig.dst_port;
+  const bool dst_translated = reply.src_addr != orig.dst_addr || reply.src_port != orig.dst_port;
   entry.flags = static_cast<std::uint8_t>(kInUse | (dst_translated ? kDstTranslated : 0) |
                                           (remapped ? kSrcRemapped : 0));
   shard.insertSlot(static_cast<std::uint32_t>(orig_hash), makeRef(e, Direction::kOriginal));
@@ -603,7 +602,8 @@ bool ConntrackTable::remove(const FlowTuple& tuple) {
   return true;
 }
 
-OriginalDstResult ConntrackTable::originalDst(std::uint8_t protocol, const Endpoint& client,
+OriginalDstResult ConntrackTable::originalDst(std::uint8_t protocol,
+                                              const Endpoint& client,
                                               const Endpoint& proxy) const {
   OriginalDstResult result;
   if (protocol != kIpProtoTcp && protocol != kIpProtoUdp) {
@@ -627,8 +627,7 @@ OriginalDstResult ConntrackTable::originalDst(std::uint8_t protocol, const Endpo
   const Slot s = shard.slots[pos];
   const Entry& entry = shard.pool[s.ref >> 1];
   // Found as an original tuple: the "proxy" endpoint opened this connection itself.
-  if (static_cast<Direction>(s.ref & 1) != Direction::kReply ||
-      !(entry.flags & kDstTranslated)) {
+  if (static_cast<Direction>(s.ref & 1) != Direction::kReply || !(entry.flags & kDstTranslated)) {
     result.status = OriginalDstStatus::kNotTranslated;
     return result;
   }

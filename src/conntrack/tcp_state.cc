@@ -9,7 +9,15 @@ namespace {
 
 // Table cells: a state, or one of the two outcomes that are not states.
 enum Cell : std::uint8_t {
-  sNO = 0, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL,
+  sNO = 0,
+  sSS,
+  sSR,
+  sES,
+  sFW,
+  sCW,
+  sLA,
+  sTW,
+  sCL,
   sIV = 100,  // invalid
   sIG = 101,  // ignore
 };
@@ -46,15 +54,24 @@ constexpr Cell kTransitions[2][6][kNumTcpStates] = {
 
 const char* tcpStateName(TcpState s) {
   switch (s) {
-    case TcpState::kNone: return "NONE";
-    case TcpState::kSynSent: return "SYN_SENT";
-    case TcpState::kSynRecv: return "SYN_RECV";
-    case TcpState::kEstablished: return "ESTABLISHED";
-    case TcpState::kFinWait: return "FIN_WAIT";
-    case TcpState::kCloseWait: return "CLOSE_WAIT";
-    case TcpState::kLastAck: return "LAST_ACK";
-    case TcpState::kTimeWait: return "TIME_WAIT";
-    case TcpState::kClose: return "CLOSE";
+    case TcpState::kNone:
+      return "NONE";
+    case TcpState::kSynSent:
+      return "SYN_SENT";
+    case TcpState::kSynRecv:
+      return "SYN_RECV";
+    case TcpState::kEstablished:
+      return "ESTABLISHED";
+    case TcpState::kFinWait:
+      return "FIN_WAIT";
+    case TcpState::kCloseWait:
+      return "CLOSE_WAIT";
+    case TcpState::kLastAck:
+      return "LAST_ACK";
+    case TcpState::kTimeWait:
+      return "TIME_WAIT";
+    case TcpState::kClose:
+      return "CLOSE";
   }
   return "?";
 }
@@ -68,8 +85,8 @@ TcpEvent tcpEventFromFlags(std::uint8_t tcp_flags) {
 }
 
 TcpTransition tcpTransition(TcpState current, Direction dir, TcpEvent event) {
-  const Cell cell = kTransitions[static_cast<int>(dir)][static_cast<int>(event)]
-                                [static_cast<int>(current)];
+  const Cell cell =
+      kTransitions[static_cast<int>(dir)][static_cast<int>(event)][static_cast<int>(current)];
   if (cell == sIV) return {TcpVerdict::kInvalid, current};
   if (cell == sIG) return {TcpVerdict::kIgnore, current};
   const auto next = static_cast<TcpState>(cell);
@@ -85,15 +102,33 @@ TcpTransition tcpTransition(TcpState current, Direction dir, TcpEvent event) {
 std::uint64_t tcpTimeoutNs(TcpState state) {
   std::uint64_t s = 0;
   switch (state) {
-    case TcpState::kNone: s = kTcpTimeoutCloseS; break;  // never stored; shortest is safest
-    case TcpState::kSynSent: s = kTcpTimeoutSynSentS; break;
-    case TcpState::kSynRecv: s = kTcpTimeoutSynRecvS; break;
-    case TcpState::kEstablished: s = kTcpTimeoutEstablishedS; break;
-    case TcpState::kFinWait: s = kTcpTimeoutFinWaitS; break;
-    case TcpState::kCloseWait: s = kTcpTimeoutCloseWaitS; break;
-    case TcpState::kLastAck: s = kTcpTimeoutLastAckS; break;
-    case TcpState::kTimeWait: s = kTcpTimeoutTimeWaitS; break;
-    case TcpState::kClose: s = kTcpTimeoutCloseS; break;
+    case TcpState::kNone:
+      s = kTcpTimeoutCloseS;
+      break;  // never stored; shortest is safest
+    case TcpState::kSynSent:
+      s = kTcpTimeoutSynSentS;
+      break;
+    case TcpState::kSynRecv:
+      s = kTcpTimeoutSynRecvS;
+      break;
+    case TcpState::kEstablished:
+      s = kTcpTimeoutEstablishedS;
+      break;
+    case TcpState::kFinWait:
+      s = kTcpTimeoutFinWaitS;
+      break;
+    case TcpState::kCloseWait:
+      s = kTcpTimeoutCloseWaitS;
+      break;
+    case TcpState::kLastAck:
+      s = kTcpTimeoutLastAckS;
+      break;
+    case TcpState::kTimeWait:
+      s = kTcpTimeoutTimeWaitS;
+      break;
+    case TcpState::kClose:
+      s = kTcpTimeoutCloseS;
+      break;
   }
   return s * kNanosPerSecond;
 }

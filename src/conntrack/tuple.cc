@@ -28,7 +28,8 @@ constexpr std::uint64_t kP1 = 0xe7037ed1a0b428dbULL;
 
 }  // namespace
 
-FlowTuple FlowTuple::fromEndpoints(std::uint8_t protocol, const Endpoint& src,
+FlowTuple FlowTuple::fromEndpoints(std::uint8_t protocol,
+                                   const Endpoint& src,
                                    const Endpoint& dst) {
   FlowTuple t;
   t.src_addr = src.addr.bytes;
@@ -64,8 +65,10 @@ std::uint64_t FlowHasher::endpointHash(const std::array<std::uint8_t, 16>& addr,
   return mum(h ^ port ^ seed_[2], kP1 ^ seed_[3]);
 }
 
-std::uint64_t FlowHasher::combine(std::uint64_t src_hash, std::uint64_t dst_hash,
-                                  std::uint8_t protocol, Family family) const {
+std::uint64_t FlowHasher::combine(std::uint64_t src_hash,
+                                  std::uint64_t dst_hash,
+                                  std::uint8_t protocol,
+                                  Family family) const {
   // '+' is commutative: hash(t) == hash(t.inverted()), by design (see the header).
   const std::uint64_t sum = src_hash + dst_hash;
   const std::uint64_t kind =

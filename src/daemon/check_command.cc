@@ -38,8 +38,9 @@ int runCheck(const CheckOptions& options) {
   std::printf("ok: %d rules in %zu tables (%s)\n", total, rules.tables.size(),
               options.ipv6 ? "IPv6" : "IPv4");
   if (unevaluated) {
-    std::printf("note: xredir acts at PREROUTING and OUTPUT; rules of the other hooks were "
-                "validated but not evaluated\n");
+    std::printf(
+        "note: xredir acts at PREROUTING and OUTPUT; rules of the other hooks were "
+        "validated but not evaluated\n");
   }
   return 0;
 }

@@ -19,7 +19,7 @@ int runCheck(const CheckOptions& options);
 struct TraceOptions {
   std::vector<std::string> rule_files;
   std::vector<std::string> ipset_files;
-  std::string packet;  // a packet description (packet_description.h)
+  std::string packet;                          // a packet description (packet_description.h)
   std::string proxy_v4 = "169.254.77.1";       // where REDIRECT sends IPv4 flows
   std::string proxy_v6 = "fd00:7872:6564::1";  // and IPv6 flows ("xred" in the ULA)
   bool json = false;

@@ -11,12 +11,15 @@ class ConntrackOdstSource final : public odst::OriginalDstSource {
  public:
   explicit ConntrackOdstSource(const ConntrackTable& table) : table_(table) {}
 
-  odst::LookupResult lookup(std::uint8_t protocol, const Endpoint& client,
+  odst::LookupResult lookup(std::uint8_t protocol,
+                            const Endpoint& client,
                             const Endpoint& proxy) override {
     const OriginalDstResult r = table_.originalDst(protocol, client, proxy);
     switch (r.status) {
-      case OriginalDstStatus::kFound: return {odst::LookupOutcome::kTranslated, r.dst};
-      case OriginalDstStatus::kNotTranslated: return {odst::LookupOutcome::kNotTranslated, {}};
+      case OriginalDstStatus::kFound:
+        return {odst::LookupOutcome::kTranslated, r.dst};
+      case OriginalDstStatus::kNotTranslated:
+        return {odst::LookupOutcome::kNotTranslated, {}};
       case OriginalDstStatus::kNotTracked:
       case OriginalDstStatus::kUnsupportedProtocol:
         return {odst::LookupOutcome::kNotTracked, {}};

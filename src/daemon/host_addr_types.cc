@@ -40,7 +40,8 @@ std::vector<HostAddress> readHostAddresses() {
   return out;
 }
 
-std::uint16_t addrTypeOf(const std::vector<HostAddress>& host, const IpAddr& addr,
+std::uint16_t addrTypeOf(const std::vector<HostAddress>& host,
+                         const IpAddr& addr,
                          std::string_view iface) {
   if (addr.isUnspecified()) return kAddrUnspec;
   const bool v4 = addr.family == Family::kV4;

@@ -23,7 +23,8 @@ std::vector<HostAddress> readHostAddresses();
 // (on `iface` only, when iface is not empty), BROADCAST for 255.255.255.255 and the broadcast
 // address of an assigned IPv4 prefix, MULTICAST for 224.0.0.0/4 and ff00::/8, UNSPEC for
 // 0.0.0.0 and ::, else UNICAST. Returns one AddrTypeBit.
-std::uint16_t addrTypeOf(const std::vector<HostAddress>& host, const IpAddr& addr,
+std::uint16_t addrTypeOf(const std::vector<HostAddress>& host,
+                         const IpAddr& addr,
                          std::string_view iface);
 
 // makeAddrTypeLookup binds a snapshot of host addresses into an EvalContext lookup.

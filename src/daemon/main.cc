@@ -17,8 +17,8 @@ int main(int argc, char** argv) {
 
   xredir::TraceOptions trace;
   std::vector<std::string> packet_words;
-  auto* trace_cmd = app.add_subcommand(
-      "trace", "show every rule a packet is checked against, and the verdict");
+  auto* trace_cmd =
+      app.add_subcommand("trace", "show every rule a packet is checked against, and the verdict");
   trace_cmd->add_option("--rules", trace.rule_files, "iptables-save files")->required();
   trace_cmd->add_option("--ipset", trace.ipset_files, "ipset save files for -m set");
   trace_cmd->add_flag("--json", trace.json, "print one JSON object");

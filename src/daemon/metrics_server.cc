@@ -91,9 +91,12 @@ MetricsServer::~MetricsServer() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-unsigned short MetricsServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+unsigned short MetricsServer::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
-std::unique_ptr<MetricsServer> MetricsServer::start(const std::string& listen, Render render,
+std::unique_ptr<MetricsServer> MetricsServer::start(const std::string& listen,
+                                                    Render render,
                                                     std::string& error) {
   const auto ep = parseEndpoint(listen);
   if (!ep) {

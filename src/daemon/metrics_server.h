@@ -15,7 +15,8 @@ class MetricsServer {
 
   // start listens on ADDR:PORT (IPv6 in brackets) and serves until destruction. Returns nullptr
   // and sets error on a bad address or a bind failure.
-  static std::unique_ptr<MetricsServer> start(const std::string& listen, Render render,
+  static std::unique_ptr<MetricsServer> start(const std::string& listen,
+                                              Render render,
                                               std::string& error);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;

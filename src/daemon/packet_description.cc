@@ -72,8 +72,9 @@ PacketMeta PacketDescription::meta() const {
 std::variant<PacketDescription, std::string> parsePacketDescription(std::string_view text) {
   const auto words = splitWords(text);
   if (words.size() < 4 || words[2] != "->") {
-    return std::string("expected `PROTO SRC:PORT -> DST:PORT [in IFACE] [out IFACE] "
-                       "[hook prerouting|output] [uid N] [gid N] [mark M] [flags F,..]`");
+    return std::string(
+        "expected `PROTO SRC:PORT -> DST:PORT [in IFACE] [out IFACE] "
+        "[hook prerouting|output] [uid N] [gid N] [mark M] [flags F,..]`");
   }
   PacketDescription d;
   if (words[0] == "tcp") {
@@ -88,7 +89,8 @@ std::variant<PacketDescription, std::string> parsePacketDescription(std::string_
   if (!src) return "bad source `" + std::string(words[1]) + "` (ADDR:PORT or [ADDR6]:PORT)";
   const auto dst = parseEndpoint(words[3]);
   if (!dst) return "bad destination `" + std::string(words[3]) + "` (ADDR:PORT or [ADDR6]:PORT)";
-  if (src->addr.family != dst->addr.family) return std::string("source and destination families differ");
+  if (src->addr.family != dst->addr.family)
+    return std::string("source and destination families differ");
   d.packet.family = src->addr.family;
   d.packet.src = src->addr;
   d.packet.sport = src->port;
@@ -126,8 +128,8 @@ std::variant<PacketDescription, std::string> parsePacketDescription(std::string_
       return "unknown word `" + std::string(key) + "`";
     }
   }
-  d.hook = hook.value_or(!d.out_iface.empty() && d.in_iface.empty() ? Hook::kOutput
-                                                                     : Hook::kPrerouting);
+  d.hook =
+      hook.value_or(!d.out_iface.empty() && d.in_iface.empty() ? Hook::kOutput : Hook::kPrerouting);
   if (d.hook == Hook::kPrerouting && (d.packet.uid || d.packet.gid)) {
     return std::string("uid/gid describe a local socket: they apply at hook output only");
   }

@@ -11,7 +11,8 @@ namespace {
 
 // collectRedirectPorts adds the --to-ports of every REDIRECT; a REDIRECT without them is an
 // error naming its rule.
-std::optional<std::string> collectRedirectPorts(const RuleSet& rules, std::set<std::uint16_t>& ports) {
+std::optional<std::string> collectRedirectPorts(const RuleSet& rules,
+                                                std::set<std::uint16_t>& ports) {
   for (const TableRules& table : rules.tables) {
     for (const Chain& chain : table.chains) {
       for (const Rule& rule : chain.rules) {
@@ -24,8 +25,8 @@ std::optional<std::string> collectRedirectPorts(const RuleSet& rules, std::set<s
         for (std::uint32_t p = rule.target.to_ports->first; p <= rule.target.to_ports->last; ++p) {
           ports.insert(static_cast<std::uint16_t>(p));
           if (ports.size() > kMaxRedirectPorts) {
-            return rule.where.file + ":" + std::to_string(rule.where.line) +
-                   ": more than " + std::to_string(kMaxRedirectPorts) + " REDIRECT ports";
+            return rule.where.file + ":" + std::to_string(rule.where.line) + ": more than " +
+                   std::to_string(kMaxRedirectPorts) + " REDIRECT ports";
           }
         }
       }

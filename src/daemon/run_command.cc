@@ -71,9 +71,12 @@ std::string resolvePath(const std::filesystem::path& base, const std::string& pa
 }
 
 // Prometheus text of everything the daemon counts.
-std::string renderMetrics(const xdp::ConntrackProcessor& processor, const ConntrackTable& table,
-                          const xdp::Datapath& datapath, const odst::OdstServer& api,
-                          std::uint64_t reloads, std::uint64_t reload_failures) {
+std::string renderMetrics(const xdp::ConntrackProcessor& processor,
+                          const ConntrackTable& table,
+                          const xdp::Datapath& datapath,
+                          const odst::OdstServer& api,
+                          std::uint64_t reloads,
+                          std::uint64_t reload_failures) {
   std::ostringstream out;
   auto metric = [&out](const char* name, const char* type, const char* help, auto value,
                        const std::string& labels = "") {
@@ -108,8 +111,7 @@ std::string renderMetrics(const xdp::ConntrackProcessor& processor, const Conntr
   const ConntrackCounters c = table.totalCounters();
   metric("xredir_new_flows_total", "counter", "connections tracked", c.inserts);
   metric("xredir_conntrack_evictions_total", "counter", "early drops", c.evictions);
-  metric("xredir_conntrack_refused_total", "counter", "new flows refused (table full)",
-         c.refusals);
+  metric("xredir_conntrack_refused_total", "counter", "new flows refused (table full)", c.refusals);
   metric("xredir_conntrack_reaped_total", "counter", "expired entries removed", c.reaped);
   metric("xredir_rule_reloads_total", "counter", "successful rule reloads", reloads);
   metric("xredir_rule_reload_failures_total", "counter", "refused rule reloads", reload_failures);
@@ -250,8 +252,9 @@ int runDaemon(const RunOptions& options) {
         spdlog::error("reload refused, the running rules stay: {}", *error);
       } else if (std::get<RuleGeneration>(next).redirect_ports != rules.redirect_ports) {
         ++reload_failures;
-        spdlog::error("reload refused, the running rules stay: the REDIRECT ports changed "
-                      "(the reply routing is set up at start; restart xredir)");
+        spdlog::error(
+            "reload refused, the running rules stay: the REDIRECT ports changed "
+            "(the reply routing is set up at start; restart xredir)");
       } else {
         rules = std::move(std::get<RuleGeneration>(next));
         processor.setRules(rules.compiled_v4, rules.compiled_v6);

@@ -29,7 +29,10 @@ class ConfigReader {
     }
   }
 
-  void readUint(const char* section, const char* key, std::uint32_t& out, std::uint32_t min,
+  void readUint(const char* section,
+                const char* key,
+                std::uint32_t& out,
+                std::uint32_t min,
                 std::uint32_t max) {
     if (const toml::node* n = find(section, key)) {
       auto v = n->value<std::int64_t>();
@@ -97,8 +100,8 @@ class ConfigReader {
   void fail(const toml::node& n, const char* section, const char* key, const std::string& why) {
     if (!error_.empty()) return;
     const auto& where = n.source().begin;
-    error_ = name_ + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
-             ": " + section + (key ? std::string(".") + key : "") + ": " + why;
+    error_ = name_ + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+             section + (key ? std::string(".") + key : "") + ": " + why;
   }
 
   const std::string& name_;

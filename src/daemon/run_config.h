@@ -18,9 +18,9 @@ struct RunConfig {
   std::uint32_t queues = 0;             // 0: every RX queue of the interfaces
   std::vector<int> cpus;                // worker i pinned to cpus[i % size]
   // [rules]
-  std::string rules_v4;                 // iptables-save file (required unless rules_v6 is set)
-  std::string rules_v6;                 // ip6tables-save file (optional)
-  std::vector<std::string> ipsets;      // ipset save files
+  std::string rules_v4;             // iptables-save file (required unless rules_v6 is set)
+  std::string rules_v6;             // ip6tables-save file (optional)
+  std::vector<std::string> ipsets;  // ipset save files
   // [injection]
   std::string inject_if = "xr0";
   std::string proxy_if = "xr1";

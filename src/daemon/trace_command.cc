@@ -22,8 +22,7 @@ std::string ruleName(const Verdict& v) {
 bool sameVerdict(const Verdict& a, const Verdict& b) {
   return a.kind == b.kind && a.table == b.table && a.chain == b.chain &&
          a.rule_index == b.rule_index && a.to_ports == b.to_ports &&
-         a.to_addr_first == b.to_addr_first && a.to_addr_last == b.to_addr_last &&
-         a.mark == b.mark;
+         a.to_addr_first == b.to_addr_first && a.to_addr_last == b.to_addr_last && a.mark == b.mark;
 }
 
 // translatedTo is where the datapath sends the flow: REDIRECT goes to the proxy address, DNAT
@@ -31,10 +30,13 @@ bool sameVerdict(const Verdict& a, const Verdict& b) {
 std::optional<Endpoint> translatedTo(const Verdict& v, const PacketMeta& p, const IpAddr& proxy) {
   const std::uint16_t port = v.to_ports ? v.to_ports->first : p.dport;
   switch (v.kind) {
-    case VerdictKind::kRedirect: return Endpoint{proxy, port};
-    case VerdictKind::kDnat: return Endpoint{v.to_addr_first.value_or(p.dst), port};
+    case VerdictKind::kRedirect:
+      return Endpoint{proxy, port};
+    case VerdictKind::kDnat:
+      return Endpoint{v.to_addr_first.value_or(p.dst), port};
     case VerdictKind::kAccept:
-    case VerdictKind::kDrop: return std::nullopt;
+    case VerdictKind::kDrop:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -70,15 +72,16 @@ int runTrace(const TraceOptions& options) {
   ctx.random_unit = [&rng] { return std::uniform_real_distribution<double>(0, 1)(rng); };
 
   nlohmann::json steps = nlohmann::json::array();
-  const Verdict verdict = ReferenceEvaluator(rules).evaluate(
-      desc.hook, packet, ctx, [&](const TraceEvent& e) {
-        const std::string where =
-            std::string(tableName(e.table)) + " " + std::string(e.chain);
+  const Verdict verdict =
+      ReferenceEvaluator(rules).evaluate(desc.hook, packet, ctx, [&](const TraceEvent& e) {
+        const std::string where = std::string(tableName(e.table)) + " " + std::string(e.chain);
         switch (e.kind) {
           case TraceEvent::Kind::kRuleChecked:
             if (options.json) {
-              steps.push_back({{"table", tableName(e.table)}, {"chain", e.chain},
-                               {"rule", e.rule_index + 1}, {"matched", e.matched}});
+              steps.push_back({{"table", tableName(e.table)},
+                               {"chain", e.chain},
+                               {"rule", e.rule_index + 1},
+                               {"matched", e.matched}});
             } else {
               std::printf("%-34s rule %-3d %-8s %s\n", where.c_str(), e.rule_index + 1,
                           e.matched ? "MATCH" : "no", printRule(e.chain, *e.rule).c_str());
@@ -86,8 +89,8 @@ int runTrace(const TraceOptions& options) {
             break;
           case TraceEvent::Kind::kPolicy:
             if (options.json) {
-              steps.push_back({{"table", tableName(e.table)}, {"chain", e.chain},
-                               {"policy", true}});
+              steps.push_back(
+                  {{"table", tableName(e.table)}, {"chain", e.chain}, {"policy", true}});
             } else {
               std::printf("%-34s policy\n", where.c_str());
             }
@@ -102,10 +105,11 @@ int runTrace(const TraceOptions& options) {
   const auto compiled = compileRuleSet(rules);
   const Verdict fast = evaluateCompiled(*compiled, desc.hook, packet, ctx);
   if (!sameVerdict(verdict, fast)) {
-    std::fprintf(stderr, "internal error: the compiled engine decided %s at %s %s %s; "
-                 "the reference decided %s\n", verdictName(fast.kind), tableName(fast.table),
-                 std::string(fast.chain).c_str(), ruleName(fast).c_str(),
-                 verdictName(verdict.kind));
+    std::fprintf(stderr,
+                 "internal error: the compiled engine decided %s at %s %s %s; "
+                 "the reference decided %s\n",
+                 verdictName(fast.kind), tableName(fast.table), std::string(fast.chain).c_str(),
+                 ruleName(fast).c_str(), verdictName(verdict.kind));
     return 70;
   }
 
@@ -121,8 +125,8 @@ int runTrace(const TraceOptions& options) {
                           {"steps", steps}};
     if (to) out["to"] = formatEndpoint(*to);
     if (to && verdict.to_ports && verdict.to_ports->last != verdict.to_ports->first) {
-      out["to_ports"] = std::to_string(verdict.to_ports->first) + "-" +
-                        std::to_string(verdict.to_ports->last);
+      out["to_ports"] =
+          std::to_string(verdict.to_ports->first) + "-" + std::to_string(verdict.to_ports->last);
     }
     std::printf("%s\n", out.dump().c_str());
   } else {

@@ -5,21 +5,30 @@ namespace xredir {
 
 const char* tableName(Table t) {
   switch (t) {
-    case Table::kRaw: return "raw";
-    case Table::kMangle: return "mangle";
-    case Table::kNat: return "nat";
-    case Table::kFilter: return "filter";
+    case Table::kRaw:
+      return "raw";
+    case Table::kMangle:
+      return "mangle";
+    case Table::kNat:
+      return "nat";
+    case Table::kFilter:
+      return "filter";
   }
   return "?";
 }
 
 const char* hookChainName(Hook h) {
   switch (h) {
-    case Hook::kPrerouting: return "PREROUTING";
-    case Hook::kInput: return "INPUT";
-    case Hook::kForward: return "FORWARD";
-    case Hook::kOutput: return "OUTPUT";
-    case Hook::kPostrouting: return "POSTROUTING";
+    case Hook::kPrerouting:
+      return "PREROUTING";
+    case Hook::kInput:
+      return "INPUT";
+    case Hook::kForward:
+      return "FORWARD";
+    case Hook::kOutput:
+      return "OUTPUT";
+    case Hook::kPostrouting:
+      return "POSTROUTING";
   }
   return "?";
 }
@@ -32,8 +41,8 @@ std::optional<Table> tableFromName(std::string_view name) {
 }
 
 std::optional<Hook> hookFromChainName(std::string_view name) {
-  for (Hook h : {Hook::kPrerouting, Hook::kInput, Hook::kForward, Hook::kOutput,
-                 Hook::kPostrouting}) {
+  for (Hook h :
+       {Hook::kPrerouting, Hook::kInput, Hook::kForward, Hook::kOutput, Hook::kPostrouting}) {
     if (name == hookChainName(h)) return h;
   }
   return std::nullopt;
@@ -42,10 +51,14 @@ std::optional<Hook> hookFromChainName(std::string_view name) {
 bool tableHasHook(Table t, Hook h) {
   // The valid_hooks of iptable_raw.c, iptable_mangle.c, iptable_nat.c and iptable_filter.c.
   switch (t) {
-    case Table::kRaw: return h == Hook::kPrerouting || h == Hook::kOutput;
-    case Table::kMangle: return true;
-    case Table::kNat: return h != Hook::kForward;
-    case Table::kFilter: return h == Hook::kInput || h == Hook::kForward || h == Hook::kOutput;
+    case Table::kRaw:
+      return h == Hook::kPrerouting || h == Hook::kOutput;
+    case Table::kMangle:
+      return true;
+    case Table::kNat:
+      return h != Hook::kForward;
+    case Table::kFilter:
+      return h == Hook::kInput || h == Hook::kForward || h == Hook::kOutput;
   }
   return false;
 }

@@ -20,20 +20,30 @@ std::unique_ptr<BpfProgram> BpfProgram::load(Status& err) {
   return std::unique_ptr<BpfProgram>(new BpfProgram(skel));
 }
 
-BpfProgram::~BpfProgram() { xredir_bpf__destroy(skel_); }
+BpfProgram::~BpfProgram() {
+  xredir_bpf__destroy(skel_);
+}
 
-int BpfProgram::mainProgramFd() const { return bpf_program__fd(skel_->progs.xredir_xdp); }
+int BpfProgram::mainProgramFd() const {
+  return bpf_program__fd(skel_->progs.xredir_xdp);
+}
 int BpfProgram::reinjectProgramFd() const {
   return bpf_program__fd(skel_->progs.xredir_reinject);
 }
-int BpfProgram::xsksMapFd() const { return bpf_map__fd(skel_->maps.xsks); }
-int BpfProgram::passMapFd() const { return bpf_map__fd(skel_->maps.xr_pass); }
+int BpfProgram::xsksMapFd() const {
+  return bpf_map__fd(skel_->maps.xsks);
+}
+int BpfProgram::passMapFd() const {
+  return bpf_map__fd(skel_->maps.xr_pass);
+}
 
 Status BpfProgram::setIface(std::uint32_t ifindex, std::uint32_t slot, xredir_iface_role role) {
   xredir_iface value{slot, static_cast<__u32>(role)};
   if (slot >= XREDIR_MAX_IFACES) return Status::error(EINVAL, "interface slot out of range");
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.xr_ifaces), &ifindex, &value, BPF_ANY) != 0) {
-    return Status::error(errno, "register interface in " "xr_ifaces");
+    return Status::error(errno,
+                         "register interface in "
+                         "xr_ifaces");
   }
   return {};
 }
@@ -102,7 +112,8 @@ bool BpfProgram::isPassThrough(const xredir_flow_key& flow) const {
   return bpf_map_lookup_elem(passMapFd(), &flow, &value) == 0;
 }
 
-Status BpfProgram::reinject(std::span<const std::uint8_t> frame, std::uint32_t ifindex,
+Status BpfProgram::reinject(std::span<const std::uint8_t> frame,
+                            std::uint32_t ifindex,
                             std::uint32_t queue) const {
   xdp_md ctx{};
   ctx.ingress_ifindex = ifindex;

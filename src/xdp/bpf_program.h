@@ -52,7 +52,8 @@ class BpfProgram {
   // reinject hands a frame to the kernel as received on ifindex/queue: BPF_PROG_TEST_RUN of the
   // XDP_PASS program in live-frame mode, which builds an skb and runs that interface's receive
   // path (the attached XDP program is not run again, so there is no loop).
-  Status reinject(std::span<const std::uint8_t> frame, std::uint32_t ifindex,
+  Status reinject(std::span<const std::uint8_t> frame,
+                  std::uint32_t ifindex,
                   std::uint32_t queue) const;
   // readStats sums the per-CPU counters, indexed by xredir_stat.
   std::array<std::uint64_t, XREDIR_STAT_COUNT> readStats() const;

@@ -37,13 +37,15 @@ bool isVeth(const std::string& ifname) {
 
 }  // namespace
 
-ConntrackProcessor::ConntrackProcessor(Datapath& datapath, ConntrackTable& table,
-                                       const Clock& clock, const EvalContext& eval_ctx)
-    : bpf_(datapath.bpf()),
-      table_(table), clock_(clock), eval_ctx_(eval_ctx) {
+ConntrackProcessor::ConntrackProcessor(Datapath& datapath,
+                                       ConntrackTable& table,
+                                       const Clock& clock,
+                                       const EvalContext& eval_ctx)
+    : bpf_(datapath.bpf()), table_(table), clock_(clock), eval_ctx_(eval_ctx) {
   step_config_.proxy_v4 = datapath.injection().proxyAddress(Family::kV4);
   step_config_.proxy_v6 = datapath.injection().proxyAddress(Family::kV6);
-  for (const auto& c : datapath.captures()) captures_.push_back({c.ifindex, c.ifname, c.mac, isVeth(c.ifname)});
+  for (const auto& c : datapath.captures())
+    captures_.push_back({c.ifindex, c.ifname, c.mac, isVeth(c.ifname)});
   inject_ifindex_ = datapath.injection().injectIfindex();
   inject_mac_ = datapath.injection().injectMac();
   proxy_mac_ = datapath.injection().proxyMac();
@@ -56,8 +58,7 @@ const ConntrackProcessor::Iface* ConntrackProcessor::capture(std::uint32_t ifind
   return nullptr;
 }
 
-Decision ConntrackProcessor::process(std::span<std::uint8_t> frame,
-                                     std::uint32_t ingress_ifindex) {
+Decision ConntrackProcessor::process(std::span<std::uint8_t> frame, std::uint32_t ingress_ifindex) {
   ParsedPacket parsed;
   if (parsePacket(frame, parsed) != ParseStatus::kOk) {
     bump(stats_.unparsable);
@@ -81,8 +82,8 @@ Decision ConntrackProcessor::process(std::span<std::uint8_t> frame,
   const Endpoint dst{parsed.dst, parsed.dport};
   const std::uint8_t protocol = parsed.protocol;
   StepResult r = stepPacket(table_, step_config_, *rules, eval_ctx_, frame, parsed, input);
-  if (in->partial_checksums && (r.action == StepAction::kTranslatedForward ||
-                                r.action == StepAction::kTranslatedReply)) {
+  if (in->partial_checksums &&
+      (r.action == StepAction::kTranslatedForward || r.action == StepAction::kTranslatedReply)) {
     recomputePacketChecksums(frame, parsed);
   }
   switch (r.action) {

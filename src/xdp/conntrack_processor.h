@@ -25,11 +25,11 @@ namespace xredir::xdp {
 // ConntrackProcessorStats count outcomes the worker cannot see (relaxed atomics; shared by the
 // workers, so only rare outcomes are counted here).
 struct ConntrackProcessorStats {
-  std::atomic<std::uint64_t> unparsable{0};       // given to the kernel as is
-  std::atomic<std::uint64_t> reply_untracked{0};  // on the injection interface: dropped
-  std::atomic<std::uint64_t> step_drop{0};        // DROP verdict, table full, NAT exhausted
-  std::atomic<std::uint64_t> step_error{0};       // a rewrite failed
-  std::atomic<std::uint64_t> xlat_mark_failed{0}; // translated-flow map update failed
+  std::atomic<std::uint64_t> unparsable{0};        // given to the kernel as is
+  std::atomic<std::uint64_t> reply_untracked{0};   // on the injection interface: dropped
+  std::atomic<std::uint64_t> step_drop{0};         // DROP verdict, table full, NAT exhausted
+  std::atomic<std::uint64_t> step_error{0};        // a rewrite failed
+  std::atomic<std::uint64_t> xlat_mark_failed{0};  // translated-flow map update failed
 };
 
 class ConntrackProcessor : public PacketProcessor {
@@ -39,7 +39,9 @@ class ConntrackProcessor : public PacketProcessor {
   // New translated flows are recorded in the XDP program's translated-flow map (one bpf()
   // call per new connection) so that a narrower steering filter after a reload keeps steering
   // them. `datapath` must outlive the processor.
-  ConntrackProcessor(Datapath& datapath, ConntrackTable& table, const Clock& clock,
+  ConntrackProcessor(Datapath& datapath,
+                     ConntrackTable& table,
+                     const Clock& clock,
                      const EvalContext& eval_ctx);
 
   // setRules swaps the compiled rule sets of both families in; packets already being processed

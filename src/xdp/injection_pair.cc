@@ -44,7 +44,8 @@ std::unique_ptr<InjectionPair> InjectionPair::create(const InjectionConfig& conf
     if (if_nametoindex(name->c_str()) != 0) {
       err = Status::error(EEXIST, "injection interface " + *name +
                                       " already exists (another xredir instance? a leftover "
-                                      "is removed with: ip link del " + config.inject_if + ")");
+                                      "is removed with: ip link del " +
+                                      config.inject_if + ")");
       return nullptr;
     }
   }
@@ -83,10 +84,10 @@ Status InjectionPair::setUp() {
   steps.push_back({"ip", "link", "set", x0, "up"});
   steps.push_back({"ip", "link", "set", x1, "up"});
   steps.push_back({"ip", "addr", "add", c.proxy_v4, "dev", x1});
-  steps.push_back({"ip", "neigh", "replace", c.next_hop_v4, "lladdr", formatMac(inject_mac_),
-                   "dev", x1, "nud", "permanent"});
-  steps.push_back({"ip", "route", "add", "default", "via", c.next_hop_v4, "dev", x1, "onlink",
-                   "table", table});
+  steps.push_back({"ip", "neigh", "replace", c.next_hop_v4, "lladdr", formatMac(inject_mac_), "dev",
+                   x1, "nud", "permanent"});
+  steps.push_back(
+      {"ip", "route", "add", "default", "via", c.next_hop_v4, "dev", x1, "onlink", "table", table});
   if (!c.proxy_v6.empty()) {
     steps.push_back({"ip", "-6", "addr", "add", c.proxy_v6, "dev", x1, "nodad"});
     steps.push_back({"ip", "-6", "neigh", "replace", c.next_hop_v6, "lladdr",
@@ -103,8 +104,9 @@ Status InjectionPair::setUp() {
     if (family[1] == '6' && c.proxy_v6.empty()) continue;
     for (std::uint16_t port : c.proxy_ports) {
       for (const char* proto : {"tcp", "udp"}) {
-        std::vector<std::string> rule = {"ip", family, "rule", "add", "ipproto", proto, "sport",
-                                         std::to_string(port), "lookup", table, "pref", pref};
+        std::vector<std::string> rule = {"ip",      family, "rule",  "add",
+                                         "ipproto", proto,  "sport", std::to_string(port),
+                                         "lookup",  table,  "pref",  pref};
         std::vector<std::string> undo = rule;
         undo[3] = "del";
         s = net_.apply(rule, undo);

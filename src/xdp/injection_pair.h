@@ -33,9 +33,9 @@ struct InjectionConfig {
   std::string proxy_v6 = "fd78:7265:6469::1/64";  // empty: no IPv6
   std::string next_hop_v6 = "fd78:7265:6469::2";
   std::vector<std::uint16_t> proxy_ports = {15001};
-  std::uint32_t table = 7877;     // routing table for the proxy's replies
-  std::uint32_t rule_pref = 50;   // before the main table's rule (32766)
-  std::uint32_t mtu = 0;          // 0: leave the veth default (1500); native XDP caps ~3498
+  std::uint32_t table = 7877;    // routing table for the proxy's replies
+  std::uint32_t rule_pref = 50;  // before the main table's rule (32766)
+  std::uint32_t mtu = 0;         // 0: leave the veth default (1500); native XDP caps ~3498
   // RX/TX queues of each end: the Datapath sets it to the capture interfaces' queue count, so
   // that every worker (one per queue index) has a socket on xr0 to send towards the proxy.
   std::uint32_t queues = 1;

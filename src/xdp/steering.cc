@@ -8,7 +8,9 @@ namespace {
 constexpr std::uint8_t kTcp = 6;
 constexpr std::uint8_t kUdp = 17;
 
-std::uint16_t load16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint16_t load16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
 
 bool prefixMatches(const std::uint8_t* addr, const xredir_filter_entry& e) {
   unsigned bits = e.prefix_len;

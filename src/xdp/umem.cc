@@ -14,8 +14,8 @@ std::unique_ptr<Umem> Umem::create(const UmemConfig& config, Status& err) {
   std::unique_ptr<Umem> u(new Umem());
   u->config_ = config;
   u->size_ = static_cast<std::uint64_t>(config.frame_count) * config.frame_size;
-  void* area = mmap(nullptr, u->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-                    MAP_POPULATE, -1, 0);
+  void* area = mmap(nullptr, u->size_, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (area == MAP_FAILED) {
     err = Status::error(errno, "map UMEM area");
     return nullptr;

@@ -25,8 +25,10 @@ void relaxedAdd(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
 Worker::Worker(const WorkerConfig& config, BpfProgram& bpf, PacketProcessor& processor)
     : config_(config), bpf_(bpf), processor_(processor) {}
 
-std::unique_ptr<Worker> Worker::create(const WorkerConfig& config, BpfProgram& bpf,
-                                       PacketProcessor& processor, Status& err) {
+std::unique_ptr<Worker> Worker::create(const WorkerConfig& config,
+                                       BpfProgram& bpf,
+                                       PacketProcessor& processor,
+                                       Status& err) {
   if (config.queue >= XREDIR_MAX_QUEUES) {
     err = Status::error(EINVAL, "queue " + std::to_string(config.queue) + " beyond XSKMAP");
     return nullptr;
@@ -211,8 +213,8 @@ void Worker::run() {
       if (queued != 0) {
         kickTx(*port);
         std::uint32_t left = port->socket->txQueued();
-        if (left != 0) ++work;                  // still draining: come back at once
-        if (left == queued) tx_stuck = true;    // the kick moved nothing (link down, ENOBUFS)
+        if (left != 0) ++work;                // still draining: come back at once
+        if (left == queued) tx_stuck = true;  // the kick moved nothing (link down, ENOBUFS)
       }
     }
     if (work != 0 && !tx_stuck) continue;

@@ -63,8 +63,10 @@ class Worker {
   // create builds the UMEM and one socket per interface and publishes them in the XSKMAP.
   // The thread starts with start(). Returns nullptr and sets err on failure (nothing is left in
   // the XSKMAP then).
-  static std::unique_ptr<Worker> create(const WorkerConfig& config, BpfProgram& bpf,
-                                        PacketProcessor& processor, Status& err);
+  static std::unique_ptr<Worker> create(const WorkerConfig& config,
+                                        BpfProgram& bpf,
+                                        PacketProcessor& processor,
+                                        Status& err);
   // ~Worker stops the thread and removes its sockets from the XSKMAP before closing them, so
   // the XDP program falls back to XDP_PASS.
   ~Worker();

@@ -27,9 +27,15 @@ int logLibxdp(enum libxdp_print_level level, const char* fmt, va_list ap) {
   std::size_t n = std::strlen(buf);
   while (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
   switch (level) {
-    case LIBXDP_WARN: spdlog::warn("libxdp: {}", buf); break;
-    case LIBXDP_INFO: spdlog::debug("libxdp: {}", buf); break;
-    case LIBXDP_DEBUG: spdlog::trace("libxdp: {}", buf); break;
+    case LIBXDP_WARN:
+      spdlog::warn("libxdp: {}", buf);
+      break;
+    case LIBXDP_INFO:
+      spdlog::debug("libxdp: {}", buf);
+      break;
+    case LIBXDP_DEBUG:
+      spdlog::trace("libxdp: {}", buf);
+      break;
   }
   return 0;
 }
@@ -68,8 +74,10 @@ bool XdpAttachment::xredirAttachedTo(std::uint32_t ifindex) {
   return found;
 }
 
-std::unique_ptr<XdpAttachment> XdpAttachment::attach(int program_fd, const std::string& ifname,
-                                                     bool allow_generic, Status& err) {
+std::unique_ptr<XdpAttachment> XdpAttachment::attach(int program_fd,
+                                                     const std::string& ifname,
+                                                     bool allow_generic,
+                                                     Status& err) {
   ensureBpffs();
   unsigned ifindex = if_nametoindex(ifname.c_str());
   if (ifindex == 0) {
@@ -102,9 +110,10 @@ std::unique_ptr<XdpAttachment> XdpAttachment::attach(int program_fd, const std::
   }
   int rc = xdp_program__attach(a->prog_, static_cast<int>(ifindex), XDP_MODE_NATIVE, 0);
   if (rc != 0 && allow_generic) {
-    spdlog::warn("{}: native XDP attach failed ({}); falling back to generic (skb) mode, which "
-                 "is slower and drops frames larger than a UMEM frame under GRO",
-                 ifname, std::strerror(-rc));
+    spdlog::warn(
+        "{}: native XDP attach failed ({}); falling back to generic (skb) mode, which "
+        "is slower and drops frames larger than a UMEM frame under GRO",
+        ifname, std::strerror(-rc));
     a->mode_ = AttachMode::kGeneric;
     rc = xdp_program__attach(a->prog_, static_cast<int>(ifindex), XDP_MODE_SKB, 0);
   }
@@ -124,10 +133,11 @@ std::unique_ptr<XdpAttachment> XdpAttachment::attach(int program_fd, const std::
     spdlog::info("{}: XDP attached in {} mode through libxdp's dispatcher", ifname,
                  a->mode_ == AttachMode::kNative ? "native" : "generic");
   } else {
-    spdlog::warn("{}: XDP attached in {} mode WITHOUT libxdp's dispatcher (it did not load on "
-                 "this kernel, e.g. EPERM under lockdown): no other XDP program can share this "
-                 "interface while xredir runs",
-                 ifname, a->mode_ == AttachMode::kNative ? "native" : "generic");
+    spdlog::warn(
+        "{}: XDP attached in {} mode WITHOUT libxdp's dispatcher (it did not load on "
+        "this kernel, e.g. EPERM under lockdown): no other XDP program can share this "
+        "interface while xredir runs",
+        ifname, a->mode_ == AttachMode::kNative ? "native" : "generic");
   }
   return a;
 }

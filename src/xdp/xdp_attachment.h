@@ -24,8 +24,10 @@ class XdpAttachment {
   // program is already attached (another instance, or a crashed one: `xdp-loader unload` or
   // `ip link set dev IF xdp off` clears it). Makes sure libxdp finds a bpffs (LIBXDP_BPFFS /
   // automount under `ip netns exec`, which remounts /sys).
-  static std::unique_ptr<XdpAttachment> attach(int program_fd, const std::string& ifname,
-                                               bool allow_generic, Status& err);
+  static std::unique_ptr<XdpAttachment> attach(int program_fd,
+                                               const std::string& ifname,
+                                               bool allow_generic,
+                                               Status& err);
   ~XdpAttachment();
   XdpAttachment(const XdpAttachment&) = delete;
   XdpAttachment& operator=(const XdpAttachment&) = delete;

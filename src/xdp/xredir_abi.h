@@ -44,52 +44,52 @@
  * (xr0) sees only what the kernel routes towards the injection pair (the proxy's replies), so
  * it steers every TCP/UDP packet. */
 enum xredir_iface_role {
-	XREDIR_ROLE_CAPTURE = 1,
-	XREDIR_ROLE_INJECTION = 2,
+  XREDIR_ROLE_CAPTURE = 1,
+  XREDIR_ROLE_INJECTION = 2,
 };
 
 /* Value of XREDIR_MAP_IFACES (hash, key: __u32 ifindex). */
 struct xredir_iface {
-	__u32 slot; /* index into the XSKMAP's slot dimension, < XREDIR_MAX_IFACES */
-	__u32 role; /* enum xredir_iface_role */
+  __u32 slot; /* index into the XSKMAP's slot dimension, < XREDIR_MAX_IFACES */
+  __u32 role; /* enum xredir_iface_role */
 };
 
 /* One steering filter entry (XREDIR_MAP_FILTER, array indexed 0..XREDIR_FILTER_MAX-1). An entry
  * with family 0 is unused; entries are scanned in order until the first unused one. */
 struct xredir_filter_entry {
-	__u8 family;    /* XREDIR_FAMILY_V4/V6; 0 = end of the list */
-	__u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 prefix_len; /* dst prefix length; 0 matches every destination */
-	__u8 pad0;
-	__u16 dport_lo; /* host order, inclusive */
-	__u16 dport_hi; /* host order, inclusive */
-	__u8 dst_be[16]; /* network order, host bits cleared; IPv4 uses the first 4 bytes */
+  __u8 family;     /* XREDIR_FAMILY_V4/V6; 0 = end of the list */
+  __u8 proto;      /* IPPROTO_TCP or IPPROTO_UDP */
+  __u8 prefix_len; /* dst prefix length; 0 matches every destination */
+  __u8 pad0;
+  __u16 dport_lo;  /* host order, inclusive */
+  __u16 dport_hi;  /* host order, inclusive */
+  __u8 dst_be[16]; /* network order, host bits cleared; IPv4 uses the first 4 bytes */
 };
 
-/* Key of XREDIR_MAP_PASS and XREDIR_MAP_XLAT: the flow as it arrives on the capture interface. IPv4 addresses use
- * the first 4 bytes of the 16 and leave the rest zero. */
+/* Key of XREDIR_MAP_PASS and XREDIR_MAP_XLAT: the flow as it arrives on the capture interface. IPv4
+ * addresses use the first 4 bytes of the 16 and leave the rest zero. */
 struct xredir_flow_key {
-	__u8 family;
-	__u8 proto;
-	__u16 pad0;
-	__u16 sport_be;
-	__u16 dport_be;
-	__u8 src_be[16];
-	__u8 dst_be[16];
+  __u8 family;
+  __u8 proto;
+  __u16 pad0;
+  __u16 sport_be;
+  __u16 dport_be;
+  __u8 src_be[16];
+  __u8 dst_be[16];
 };
 
 /* Per-CPU counters (XREDIR_MAP_STATS, per-CPU array indexed by enum xredir_stat). */
 enum xredir_stat {
-	XREDIR_STAT_SEEN = 0,      /* every frame the program ran on */
-	XREDIR_STAT_PASS_NOT_IP,   /* ARP, NDP's carrier ICMPv6 included below, other ethertypes */
-	XREDIR_STAT_PASS_NOT_L4,   /* IP but neither TCP nor UDP (ICMP, NDP, fragments...) */
-	XREDIR_STAT_PASS_TRUNCATED, /* header runs past the frame: fail open */
-	XREDIR_STAT_PASS_NO_IFACE, /* interface not configured: fail open */
-	XREDIR_STAT_PASS_NO_MATCH, /* not a candidate */
-	XREDIR_STAT_PASS_FLOW,     /* flow marked pass-through by user space */
-	XREDIR_STAT_STEERED,       /* handed to bpf_redirect_map (which itself passes w/o socket) */
-	XREDIR_STAT_STEERED_XLAT,  /* ... of which the filter missed, the translated-flow map hit */
-	XREDIR_STAT_COUNT,
+  XREDIR_STAT_SEEN = 0,       /* every frame the program ran on */
+  XREDIR_STAT_PASS_NOT_IP,    /* ARP, NDP's carrier ICMPv6 included below, other ethertypes */
+  XREDIR_STAT_PASS_NOT_L4,    /* IP but neither TCP nor UDP (ICMP, NDP, fragments...) */
+  XREDIR_STAT_PASS_TRUNCATED, /* header runs past the frame: fail open */
+  XREDIR_STAT_PASS_NO_IFACE,  /* interface not configured: fail open */
+  XREDIR_STAT_PASS_NO_MATCH,  /* not a candidate */
+  XREDIR_STAT_PASS_FLOW,      /* flow marked pass-through by user space */
+  XREDIR_STAT_STEERED,        /* handed to bpf_redirect_map (which itself passes w/o socket) */
+  XREDIR_STAT_STEERED_XLAT,   /* ... of which the filter missed, the translated-flow map hit */
+  XREDIR_STAT_COUNT,
 };
 
 #endif /* XREDIR_XDP_ABI_H */

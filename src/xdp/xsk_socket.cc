@@ -15,7 +15,8 @@
 
 namespace xredir::xdp {
 
-std::unique_ptr<XskSocket> XskSocket::create(Umem& umem, const XskSocketConfig& config,
+std::unique_ptr<XskSocket> XskSocket::create(Umem& umem,
+                                             const XskSocketConfig& config,
                                              Status& err) {
   std::unique_ptr<XskSocket> s(new XskSocket());
   xsk_socket_config cfg{};
@@ -28,12 +29,12 @@ std::unique_ptr<XskSocket> XskSocket::create(Umem& umem, const XskSocketConfig& 
   // into whatever structs we pass, so keep ours per socket in both cases.
   s->fill_ = &s->own_fill_;
   s->comp_ = &s->own_comp_;
-  int rc = xsk_socket__create_shared(&s->xsk_, config.ifname.c_str(), config.queue,
-                                     umem.handle(), &s->rx_, &s->tx_, s->fill_, s->comp_, &cfg);
+  int rc = xsk_socket__create_shared(&s->xsk_, config.ifname.c_str(), config.queue, umem.handle(),
+                                     &s->rx_, &s->tx_, s->fill_, s->comp_, &cfg);
   if (rc != 0) {
     s->xsk_ = nullptr;
-    err = Status::error(-rc, "create AF_XDP socket on " + config.ifname + " queue " +
-                                 std::to_string(config.queue));
+    err = Status::error(
+        -rc, "create AF_XDP socket on " + config.ifname + " queue " + std::to_string(config.queue));
     return nullptr;
   }
   if (config.tx_budget != 0) {

@@ -31,8 +31,7 @@ struct XskSocketConfig {
 class XskSocket {
  public:
   // create binds a socket on umem. Returns nullptr and sets err on failure.
-  static std::unique_ptr<XskSocket> create(Umem& umem, const XskSocketConfig& config,
-                                           Status& err);
+  static std::unique_ptr<XskSocket> create(Umem& umem, const XskSocketConfig& config, Status& err);
   ~XskSocket();
   XskSocket(const XskSocket&) = delete;
   XskSocket& operator=(const XskSocket&) = delete;

@@ -88,9 +88,9 @@ TEST(EndpointTest, ParsesAndFormatsBothFamilies) {
     bool ok;
   };
   const Case cases[] = {
-      {"10.0.0.1:80", true},   {"[2001:db8::1]:443", true}, {"10.0.0.1:65536", false},
-      {"10.0.0.1", false},     {"2001:db8::1:80", false},   {"[2001:db8::1]80", false},
-      {"10.0.0.1:", false},    {"10.0.0.1:8x", false},
+      {"10.0.0.1:80", true}, {"[2001:db8::1]:443", true}, {"10.0.0.1:65536", false},
+      {"10.0.0.1", false},   {"2001:db8::1:80", false},   {"[2001:db8::1]80", false},
+      {"10.0.0.1:", false},  {"10.0.0.1:8x", false},
   };
   for (const Case& c : cases) {
     auto ep = parseEndpoint(c.text);

@@ -39,8 +39,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
         const auto it = rate_.find(anchor);
         if (it != rate_.end() && it->second > 0) {
           std::printf("%-60s %8.2f Mitems/s vs naive %8.2f Mitems/s = %.2fx (%.1f ns/item)\n",
-                      name.c_str(), rate / 1e6, it->second / 1e6, rate / it->second,
-                      1e9 / rate);
+                      name.c_str(), rate / 1e6, it->second / 1e6, rate / it->second, 1e9 / rate);
         }
       }
       const std::size_t t2 = name.find("threads:2");

@@ -83,8 +83,7 @@ TEST(ConntrackConcurrency, InsertLookupReapEvictKeepInvariants) {
         const Recorded& rec = mine[rng() % mine.size()];
         const bool reply = rng() & 1;
         const FlowTuple& t = reply ? rec.reply : rec.orig;
-        const TrackResult tr =
-            table.trackPacket(t, reply ? (kTcpSyn | kTcpAck) : kTcpAck, now);
+        const TrackResult tr = table.trackPacket(t, reply ? (kTcpSyn | kTcpAck) : kTcpAck, now);
         if (tr.status == TrackStatus::kHit) {
           // The tuple may meanwhile belong to a newer connection (the old one evicted, reaped
           // or removed), so check what holds for every connection with this tuple: the
@@ -140,13 +139,13 @@ TEST(ConntrackConcurrency, InsertLookupReapEvictKeepInvariants) {
   EXPECT_GT(c.inserts, 1000U);
   // The capacity is small on purpose: early drop and refusals happen under contention.
   EXPECT_GT(c.evictions + c.refusals, 0U);
-  std::printf("inserts %llu evictions %llu refusals %llu reaped %llu removed %llu remaps %llu "
-              "exhausted %llu hits %llu misses %llu\n",
-              (unsigned long long)c.inserts, (unsigned long long)c.evictions,
-              (unsigned long long)c.refusals, (unsigned long long)c.reaped,
-              (unsigned long long)c.removed, (unsigned long long)c.nat_port_remaps,
-              (unsigned long long)c.nat_exhausted, (unsigned long long)c.lookup_hits,
-              (unsigned long long)c.lookup_misses);
+  std::printf(
+      "inserts %llu evictions %llu refusals %llu reaped %llu removed %llu remaps %llu "
+      "exhausted %llu hits %llu misses %llu\n",
+      (unsigned long long)c.inserts, (unsigned long long)c.evictions,
+      (unsigned long long)c.refusals, (unsigned long long)c.reaped, (unsigned long long)c.removed,
+      (unsigned long long)c.nat_port_remaps, (unsigned long long)c.nat_exhausted,
+      (unsigned long long)c.lookup_hits, (unsigned long long)c.lookup_misses);
   // Drain: after every timeout has passed, one reaper pass empties the table.
   clock.advance(6 * 24 * 3600 * kNanosPerSecond);
   table.reapSlice(clock.nowNs(), table.capacity());

@@ -79,9 +79,9 @@ TEST(ConntrackNat, ToPortsRangeChoice) {
     bool keeps_original_port;
   };
   const std::vector<Case> cases = {
-      {"10.9.9.9:15005", 15001, 15010, true},   // in range: kept (Linux does the same)
-      {"10.9.9.9:80", 15001, 15010, false},     // outside: a hashed port of the range
-      {"10.9.9.9:80", 15001, 15001, false},     // single port
+      {"10.9.9.9:15005", 15001, 15010, true},  // in range: kept (Linux does the same)
+      {"10.9.9.9:80", 15001, 15010, false},    // outside: a hashed port of the range
+      {"10.9.9.9:80", 15001, 15001, false},    // single port
       {"10.9.9.9:15001", 15001, 15001, true},
   };
   for (const Case& c : cases) {
@@ -122,9 +122,12 @@ TEST(ConntrackNat, RemappedPortStaysInNfNatSourceClass) {
   for (const Case& c : cases) {
     ConntrackTable table(smallConfig(256, 1));
     const std::string client = "10.0.0.1:" + std::to_string(c.client_port);
-    ASSERT_EQ(table.insert(redirect(tuple(kIpProtoTcp, client, "10.9.9.1:80"), "127.0.0.1",
-                                    15001, 15001), 0).status,
-              InsertStatus::kInserted);
+    ASSERT_EQ(
+        table
+            .insert(redirect(tuple(kIpProtoTcp, client, "10.9.9.1:80"), "127.0.0.1", 15001, 15001),
+                    0)
+            .status,
+        InsertStatus::kInserted);
     const InsertResult b = table.insert(
         redirect(tuple(kIpProtoTcp, client, "10.9.9.2:80"), "127.0.0.1", 15001, 15001), 0);
     ASSERT_EQ(b.status, InsertStatus::kInserted);
@@ -142,8 +145,8 @@ TEST(ConntrackNat, ExhaustedSourceRangeRefusesAndCounts) {
   std::uint32_t inserted = 0;
   std::uint32_t exhausted = 0;
   for (std::uint32_t i = 0; i < 600; ++i) {
-    const std::string dst = "10.8." + std::to_string(i / 250) + "." +
-                            std::to_string(i % 250 + 1) + ":80";
+    const std::string dst =
+        "10.8." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) + ":80";
     const InsertResult r = table.insert(
         redirect(tuple(kIpProtoTcp, "10.0.0.1:100", dst), "127.0.0.1", 15001, 15001), 0);
     if (r.status == InsertStatus::kInserted) {

@@ -34,11 +34,11 @@ TEST(ConntrackOriginalDst, AnswersAndErrors) {
   std::vector<InsertResult> inserted;
   for (const Flow& f : flows) {
     const FlowTuple t = tuple(f.proto, f.client, f.dst);
-    const InsertResult r = f.proxy_addr
-                               ? table.insert(redirect(t, f.proxy_addr, 15001, 15001,
-                                                       f.proto == kIpProtoTcp ? kTcpSyn : 0),
-                                              0)
-                               : table.insert(noop(t), 0);
+    const InsertResult r =
+        f.proxy_addr
+            ? table.insert(
+                  redirect(t, f.proxy_addr, 15001, 15001, f.proto == kIpProtoTcp ? kTcpSyn : 0), 0)
+            : table.insert(noop(t), 0);
     ASSERT_EQ(r.status, InsertStatus::kInserted) << f.client;
     inserted.push_back(r);
   }

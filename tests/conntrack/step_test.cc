@@ -19,9 +19,9 @@
 namespace xredir {
 namespace {
 
+using testing::buildPacket;
 using testing::BuiltPacket;
 using testing::PacketSpec;
-using testing::buildPacket;
 
 constexpr std::uint32_t kIfindex = 7;
 
@@ -98,8 +98,7 @@ TEST(ConntrackStep, RedirectRewritesBothDirections) {
       {"v6 tcp", kIpProtoTcp, "[2001:db8::1]:40000", "[2001:db8:99::7]:80", "[fd00::77]:15001"},
       {"v4 udp", kIpProtoUdp, "10.0.0.1:5353", "203.0.113.7:53", "169.254.77.1:15053"},
       {"v6 udp", kIpProtoUdp, "[2001:db8::1]:5353", "[2001:db8:99::7]:53", "[fd00::77]:15053"},
-      {"v4 tcp no --to-ports", kIpProtoTcp, "10.0.0.1:40000", "203.0.113.7:81",
-       "169.254.77.1:81"},
+      {"v4 tcp no --to-ports", kIpProtoTcp, "10.0.0.1:40000", "203.0.113.7:81", "169.254.77.1:81"},
       {"v4 dnat", kIpProtoTcp, "10.0.0.1:40000", "203.0.113.7:8080", "192.0.2.10:9090"},
       {"v6 dnat", kIpProtoTcp, "[2001:db8::1]:40000", "[2001:db8:99::7]:8080",
        "[2001:db8:d::10]:9090"},
@@ -113,10 +112,14 @@ TEST(ConntrackStep, RedirectRewritesBothDirections) {
     StepHarness h(client.addr.family, cttest::smallConfig(1024, 8));
 
     // 1. First packet: rewritten toward the proxy.
-    Frame syn = makeFrame({.dst_mac = kNodeMac, .src_mac = kClientMac, .src = client, .dst = dst,
-                           .protocol = c.proto, .tcp_flags = kTcpSyn,
-                           .payload = tcp ? std::vector<std::uint8_t>{}
-                                          : std::vector<std::uint8_t>{1, 2, 3}});
+    Frame syn = makeFrame(
+        {.dst_mac = kNodeMac,
+         .src_mac = kClientMac,
+         .src = client,
+         .dst = dst,
+         .protocol = c.proto,
+         .tcp_flags = kTcpSyn,
+         .payload = tcp ? std::vector<std::uint8_t>{} : std::vector<std::uint8_t>{1, 2, 3}});
     StepResult r = h.step(syn);
     EXPECT_EQ(r.action, StepAction::kTranslatedForward);
     EXPECT_EQ(r.detail, StepDetail::kNewFlow);
@@ -125,8 +128,11 @@ TEST(ConntrackStep, RedirectRewritesBothDirections) {
     const Endpoint seen_client{syn.parsed.src, syn.parsed.sport};  // port may be remapped
 
     // 2. The proxy's answer: rewritten back to come from the original destination.
-    Frame answer = makeFrame({.dst_mac = kVethMac, .src_mac = kVethMac, .src = proxy,
-                              .dst = seen_client, .protocol = c.proto,
+    Frame answer = makeFrame({.dst_mac = kVethMac,
+                              .src_mac = kVethMac,
+                              .src = proxy,
+                              .dst = seen_client,
+                              .protocol = c.proto,
                               .tcp_flags = kTcpSyn | kTcpAck});
     r = h.step(answer);
     EXPECT_EQ(r.action, StepAction::kTranslatedReply);
@@ -189,7 +195,8 @@ TEST(ConntrackStep, OutcomesWithoutTranslation) {
     const bool v4 = c.family == Family::kV4;
     const Endpoint client{*parseIpAddr(v4 ? "10.0.0.1" : "2001:db8::1"), 40000};
     const Endpoint dst{*parseIpAddr(v4 ? "10.0.0.9" : "2001:db8::9"), c.dport};
-    Frame f = makeFrame({.src = client, .dst = dst,
+    Frame f = makeFrame({.src = client,
+                         .dst = dst,
                          .protocol = c.proto == kIpProtoIcmp && !v4 ? kIpProtoIcmpv6 : c.proto,
                          .tcp_flags = c.flags});
     const std::vector<std::uint8_t> before = f.bytes;
@@ -200,8 +207,8 @@ TEST(ConntrackStep, OutcomesWithoutTranslation) {
     EXPECT_EQ(h.table().size(), c.want_entries);
     if (c.want_entries == 1) {
       // The reply of a no-op flow is recognised and left alone.
-      Frame reply = makeFrame({.src = dst, .dst = client, .protocol = c.proto,
-                               .tcp_flags = kTcpSyn | kTcpAck});
+      Frame reply = makeFrame(
+          {.src = dst, .dst = client, .protocol = c.proto, .tcp_flags = kTcpSyn | kTcpAck});
       const std::vector<std::uint8_t> reply_before = reply.bytes;
       const StepResult rr = h.step(reply);
       EXPECT_EQ(rr.action, StepAction::kPassNotTranslated);
@@ -217,7 +224,8 @@ TEST(ConntrackStep, RedirectWithoutProxyAddressFailsClosed) {
   StepHarness h(Family::kV6, cttest::smallConfig(64, 4));
   h.config().proxy_v6.reset();
   Frame f = makeFrame({.src = *parseEndpoint("[2001:db8::1]:40000"),
-                       .dst = *parseEndpoint("[2001:db8::9]:80"), .tcp_flags = kTcpSyn});
+                       .dst = *parseEndpoint("[2001:db8::9]:80"),
+                       .tcp_flags = kTcpSyn});
   const StepResult r = h.step(f);
   EXPECT_EQ(r.action, StepAction::kDrop);
   EXPECT_EQ(r.detail, StepDetail::kNoProxyAddress);
@@ -234,8 +242,8 @@ TEST(ConntrackStep, FullTableOfAssuredFlowsDropsNewFlows) {
   ASSERT_EQ(h.step(syn).detail, StepDetail::kNewFlow);
   ASSERT_EQ(h.step(synack).action, StepAction::kPassNotTranslated);
   ASSERT_EQ(h.step(ack).action, StepAction::kPassNotTranslated);
-  Frame other = makeFrame({.src = *parseEndpoint("10.0.0.2:40000"), .dst = dst,
-                           .tcp_flags = kTcpSyn});
+  Frame other =
+      makeFrame({.src = *parseEndpoint("10.0.0.2:40000"), .dst = dst, .tcp_flags = kTcpSyn});
   const StepResult r = h.step(other);
   EXPECT_EQ(r.action, StepAction::kDrop);
   EXPECT_EQ(r.detail, StepDetail::kTableFull);

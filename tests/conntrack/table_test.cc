@@ -92,22 +92,36 @@ TEST(ConntrackTable, TcpTimeoutsPerStateWithManualClock) {
   const std::vector<Case> cases = {
       {"syn_sent", {}, TcpState::kSynSent, 120, false},
       {"syn_recv", {{R, kTcpSyn | kTcpAck}}, TcpState::kSynRecv, 60, false},
-      {"established", {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}}, TcpState::kEstablished,
-       5 * 24 * 3600, true},
-      {"fin_wait", {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}, {O, kTcpFin | kTcpAck}},
-       TcpState::kFinWait, 120, true},
+      {"established",
+       {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}},
+       TcpState::kEstablished,
+       5 * 24 * 3600,
+       true},
+      {"fin_wait",
+       {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}, {O, kTcpFin | kTcpAck}},
+       TcpState::kFinWait,
+       120,
+       true},
       {"close_wait",
        {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}, {O, kTcpFin | kTcpAck}, {R, kTcpAck}},
-       TcpState::kCloseWait, 60, true},
+       TcpState::kCloseWait,
+       60,
+       true},
       {"last_ack",
        {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}, {O, kTcpFin | kTcpAck}, {R, kTcpFin | kTcpAck}},
-       TcpState::kLastAck, 30, true},
-      {"time_wait",
-       {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}, {O, kTcpFin | kTcpAck}, {R, kTcpFin | kTcpAck},
-        {O, kTcpAck}},
-       TcpState::kTimeWait, 120, true},
-      {"close", {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}, {R, kTcpRst}}, TcpState::kClose, 10,
+       TcpState::kLastAck,
+       30,
        true},
+      {"time_wait",
+       {{R, kTcpSyn | kTcpAck},
+        {O, kTcpAck},
+        {O, kTcpFin | kTcpAck},
+        {R, kTcpFin | kTcpAck},
+        {O, kTcpAck}},
+       TcpState::kTimeWait,
+       120,
+       true},
+      {"close", {{R, kTcpSyn | kTcpAck}, {O, kTcpAck}, {R, kTcpRst}}, TcpState::kClose, 10, true},
   };
   for (const Case& c : cases) {
     ManualClock clock;
@@ -119,8 +133,7 @@ TEST(ConntrackTable, TcpTimeoutsPerStateWithManualClock) {
     const FlowTuple reply = ir.target.inverted();
     for (const Packet& p : c.after_syn) {
       clock.advanceSeconds(1);
-      const TrackResult tr =
-          table.trackPacket(p.dir == O ? orig : reply, p.flags, clock.nowNs());
+      const TrackResult tr = table.trackPacket(p.dir == O ? orig : reply, p.flags, clock.nowNs());
       ASSERT_EQ(tr.status, TrackStatus::kHit) << c.name;
       EXPECT_FALSE(tr.state_invalid) << c.name;
     }
@@ -132,8 +145,7 @@ TEST(ConntrackTable, TcpTimeoutsPerStateWithManualClock) {
     // One nanosecond before the timeout the entry is alive; at the timeout it is gone. An
     // ignored packet (a bare SYN in the reply direction) does not refresh the timer.
     clock.advance(c.timeout_s * kSec - 1);
-    EXPECT_EQ(table.trackPacket(reply, kTcpSyn, clock.nowNs()).status, TrackStatus::kHit)
-        << c.name;
+    EXPECT_EQ(table.trackPacket(reply, kTcpSyn, clock.nowNs()).status, TrackStatus::kHit) << c.name;
     clock.advance(1);
     EXPECT_EQ(table.trackPacket(reply, kTcpSyn, clock.nowNs()).status, TrackStatus::kMiss)
         << c.name;
@@ -216,8 +228,7 @@ TEST(ConntrackTable, InsertRejectsBadRequestsAndDuplicates) {
   EXPECT_EQ(table.insert(noop(orig, kTcpSyn | kTcpAck), 0).status, InsertStatus::kBadRequest);
   EXPECT_EQ(table.insert(noop(tuple(kIpProtoIcmp, "10.0.0.1:0", "10.0.0.2:0")), 0).status,
             InsertStatus::kBadRequest);
-  EXPECT_EQ(table.insert(redirect(orig, "127.0.0.1", 20, 10), 0).status,
-            InsertStatus::kBadRequest);
+  EXPECT_EQ(table.insert(redirect(orig, "127.0.0.1", 20, 10), 0).status, InsertStatus::kBadRequest);
   EXPECT_EQ(table.insert(noop(orig), 0).status, InsertStatus::kInserted);
   EXPECT_EQ(table.insert(noop(orig), 0).status, InsertStatus::kExists);
   EXPECT_EQ(table.totalCounters().inserts, 1U);

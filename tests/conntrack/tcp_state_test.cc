@@ -94,8 +94,8 @@ TEST(TcpTransition, FollowsLinuxStateTable) {
       const Step& s = seq.steps[i];
       const TcpTransition t = tcpTransition(state, s.dir, tcpEventFromFlags(s.flags));
       EXPECT_EQ(t.verdict, s.verdict) << seq.name << " step " << i;
-      EXPECT_EQ(t.next, s.state) << seq.name << " step " << i << ": got "
-                                 << tcpStateName(t.next) << " want " << tcpStateName(s.state);
+      EXPECT_EQ(t.next, s.state) << seq.name << " step " << i << ": got " << tcpStateName(t.next)
+                                 << " want " << tcpStateName(s.state);
       if (t.verdict == TcpVerdict::kAdvance || t.verdict == TcpVerdict::kReopen) state = t.next;
     }
   }
@@ -108,10 +108,10 @@ TEST(TcpTimeout, MatchesLinuxDefaults) {
     bool closing;
   };
   const std::vector<Case> cases = {
-      {TcpState::kSynSent, 120, false},  {TcpState::kSynRecv, 60, false},
+      {TcpState::kSynSent, 120, false},        {TcpState::kSynRecv, 60, false},
       {TcpState::kEstablished, 432000, false}, {TcpState::kFinWait, 120, true},
-      {TcpState::kCloseWait, 60, true},  {TcpState::kLastAck, 30, true},
-      {TcpState::kTimeWait, 120, true},  {TcpState::kClose, 10, true},
+      {TcpState::kCloseWait, 60, true},        {TcpState::kLastAck, 30, true},
+      {TcpState::kTimeWait, 120, true},        {TcpState::kClose, 10, true},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(tcpTimeoutNs(c.state), c.seconds * kNanosPerSecond) << tcpStateName(c.state);

@@ -9,7 +9,9 @@
 
 namespace xredir::cttest {
 
-inline Endpoint ep(std::string_view text) { return *parseEndpoint(text); }
+inline Endpoint ep(std::string_view text) {
+  return *parseEndpoint(text);
+}
 
 inline FlowTuple tuple(std::uint8_t proto, std::string_view src, std::string_view dst) {
   return FlowTuple::fromEndpoints(proto, ep(src), ep(dst));
@@ -22,8 +24,10 @@ inline NewConnection noop(const FlowTuple& orig, std::uint8_t flags = kTcpSyn) {
   return nc;
 }
 
-inline NewConnection redirect(const FlowTuple& orig, std::string_view proxy_addr,
-                              std::uint16_t first, std::uint16_t last,
+inline NewConnection redirect(const FlowTuple& orig,
+                              std::string_view proxy_addr,
+                              std::uint16_t first,
+                              std::uint16_t last,
                               std::uint8_t flags = kTcpSyn) {
   NewConnection nc;
   nc.original = orig;

@@ -30,7 +30,8 @@ max_entries = 4096
 shards = 4
 [api]
 allowed_uids = [1337]
-)", "t.toml");
+)",
+                               "t.toml");
   ASSERT_TRUE(std::holds_alternative<RunConfig>(parsed)) << std::get<std::string>(parsed);
   const RunConfig& c = std::get<RunConfig>(parsed);
   EXPECT_EQ(c.interfaces.size(), 2u);
@@ -48,7 +49,8 @@ TEST(RunConfigTest, MistakesNameTheirPlace) {
     const char* error;
   };
   const Case cases[] = {
-      {"[capture]\ninterfaces = [\"a\"]\n[rules]\nipv4 = 5\n", "t.toml:4:8: rules.ipv4: expected a string"},
+      {"[capture]\ninterfaces = [\"a\"]\n[rules]\nipv4 = 5\n",
+       "t.toml:4:8: rules.ipv4: expected a string"},
       {"[capture]\ninterfaces = [\"a\"]\ncolour = 1\n[rules]\nipv4 = \"r\"\n",
        "t.toml:3:10: capture.colour: unknown key"},
       {"[capture]\ninterfaces = [\"a\"]\n[rules]\nipv4 = \"r\"\n[extra]\nx = 1\n",

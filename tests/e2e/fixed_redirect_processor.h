@@ -21,7 +21,8 @@ namespace xredir::xdp::test {
 
 class FixedRedirectProcessor : public PacketProcessor {
  public:
-  FixedRedirectProcessor(const Datapath& dp, std::set<std::uint16_t> ports,
+  FixedRedirectProcessor(const Datapath& dp,
+                         std::set<std::uint16_t> ports,
                          std::uint16_t proxy_port)
       : ports_(std::move(ports)), proxy_port_(proxy_port) {
     inject_ifindex_ = dp.injection().injectIfindex();

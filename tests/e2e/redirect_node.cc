@@ -29,7 +29,9 @@ using namespace xredir::xdp;
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
-void onSignal(int) { g_stop = 1; }
+void onSignal(int) {
+  g_stop = 1;
+}
 
 int usage() {
   std::fprintf(stderr,
@@ -137,21 +139,22 @@ int main(int argc, char** argv) {
   }
   if (engine) {
     const auto& cs = engine->stats();
-    std::printf("engine_unparsable %llu\nengine_reply_untracked %llu\nengine_step_drop %llu\n"
-                "engine_step_error %llu\n",
-                static_cast<unsigned long long>(cs.unparsable.load()),
-                static_cast<unsigned long long>(cs.reply_untracked.load()),
-                static_cast<unsigned long long>(cs.step_drop.load()),
-                static_cast<unsigned long long>(cs.step_error.load()));
+    std::printf(
+        "engine_unparsable %llu\nengine_reply_untracked %llu\nengine_step_drop %llu\n"
+        "engine_step_error %llu\n",
+        static_cast<unsigned long long>(cs.unparsable.load()),
+        static_cast<unsigned long long>(cs.reply_untracked.load()),
+        static_cast<unsigned long long>(cs.step_drop.load()),
+        static_cast<unsigned long long>(cs.step_error.load()));
   }
   dp.reset();  // tear down before reporting, so the harness sees the final state
   std::printf("worker_drop_tx_ring_full %llu\n", static_cast<unsigned long long>(ring_full));
   std::printf("worker_rx %llu\nworker_tx %llu\nworker_to_kernel %llu\nworker_drops %llu\n",
               static_cast<unsigned long long>(rx), static_cast<unsigned long long>(tx),
               static_cast<unsigned long long>(to_kernel), static_cast<unsigned long long>(drops));
-  const char* names[XREDIR_STAT_COUNT] = {"seen",      "pass_not_ip", "pass_not_l4",
+  const char* names[XREDIR_STAT_COUNT] = {"seen",           "pass_not_ip",   "pass_not_l4",
                                           "pass_truncated", "pass_no_iface", "pass_no_match",
-                                          "pass_flow", "steered", "steered_xlat"};
+                                          "pass_flow",      "steered",       "steered_xlat"};
   for (int i = 0; i < XREDIR_STAT_COUNT; ++i) {
     std::printf("xdp_%s %llu\n", names[i], static_cast<unsigned long long>(bpf_stats[i]));
   }

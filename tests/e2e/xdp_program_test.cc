@@ -58,8 +58,8 @@ class XdpProgramTest : public ::testing::Test {
     int moved = -1;
     for (int i = 1; i < XREDIR_STAT_COUNT; ++i) {
       // STEERED_XLAT is a refinement of STEERED: report it instead of STEERED.
-      if (i == XREDIR_STAT_STEERED && after[XREDIR_STAT_STEERED_XLAT] !=
-                                          before[XREDIR_STAT_STEERED_XLAT]) {
+      if (i == XREDIR_STAT_STEERED &&
+          after[XREDIR_STAT_STEERED_XLAT] != before[XREDIR_STAT_STEERED_XLAT]) {
         continue;
       }
       if (after[i] != before[i]) {
@@ -83,24 +83,39 @@ TEST_F(XdpProgramTest, CaptureInterfaceSteersOnlyFilterMatchesAndFailsOpen) {
   };
   const Case cases[] = {
       {"match", {ip("10.0.0.1"), ip("203.0.113.7"), 6, 40000, 443}, -1, XREDIR_STAT_STEERED},
-      {"match vlan", {ip("10.0.0.1"), ip("203.0.113.7"), 6, 40000, 443, 1}, -1,
+      {"match vlan",
+       {ip("10.0.0.1"), ip("203.0.113.7"), 6, 40000, 443, 1},
+       -1,
        XREDIR_STAT_STEERED},
-      {"other port", {ip("10.0.0.1"), ip("203.0.113.7"), 6, 40000, 80}, -1,
+      {"other port",
+       {ip("10.0.0.1"), ip("203.0.113.7"), 6, 40000, 80},
+       -1,
        XREDIR_STAT_PASS_NO_MATCH},
-      {"other dst", {ip("10.0.0.1"), ip("198.51.100.7"), 6, 40000, 443}, -1,
+      {"other dst",
+       {ip("10.0.0.1"), ip("198.51.100.7"), 6, 40000, 443},
+       -1,
        XREDIR_STAT_PASS_NO_MATCH},
-      {"udp", {ip("10.0.0.1"), ip("203.0.113.7"), 17, 40000, 443}, -1,
-       XREDIR_STAT_PASS_NO_MATCH},
-      {"ipv6", {ip("2001:db8::1"), ip("2001:db8::2"), 6, 40000, 443}, -1,
+      {"udp", {ip("10.0.0.1"), ip("203.0.113.7"), 17, 40000, 443}, -1, XREDIR_STAT_PASS_NO_MATCH},
+      {"ipv6",
+       {ip("2001:db8::1"), ip("2001:db8::2"), 6, 40000, 443},
+       -1,
        XREDIR_STAT_PASS_NO_MATCH},
       {"icmp", {ip("10.0.0.1"), ip("203.0.113.7"), 1, 0, 0}, -1, XREDIR_STAT_PASS_NOT_L4},
-      {"fragment", {ip("10.0.0.1"), ip("203.0.113.7"), 6, 1, 443, 0, 0x2000}, -1,
+      {"fragment",
+       {ip("10.0.0.1"), ip("203.0.113.7"), 6, 1, 443, 0, 0x2000},
+       -1,
        XREDIR_STAT_PASS_NOT_L4},
-      {"arp", {ip("10.0.0.1"), ip("203.0.113.7"), 6, 1, 443, 0, 0, 0x0806}, -1,
+      {"arp",
+       {ip("10.0.0.1"), ip("203.0.113.7"), 6, 1, 443, 0, 0, 0x0806},
+       -1,
        XREDIR_STAT_PASS_NOT_IP},
-      {"truncated ip", {ip("10.0.0.1"), ip("203.0.113.7"), 6, 1, 443}, 30,
+      {"truncated ip",
+       {ip("10.0.0.1"), ip("203.0.113.7"), 6, 1, 443},
+       30,
        XREDIR_STAT_PASS_TRUNCATED},
-      {"truncated ports", {ip("10.0.0.1"), ip("203.0.113.7"), 6, 1, 443}, 36,
+      {"truncated ports",
+       {ip("10.0.0.1"), ip("203.0.113.7"), 6, 1, 443},
+       36,
        XREDIR_STAT_PASS_TRUNCATED},
   };
   for (const auto& c : cases) {

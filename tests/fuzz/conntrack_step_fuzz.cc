@@ -30,8 +30,8 @@ namespace {
 
 constexpr std::uint16_t kPorts[] = {80, 53, 443, 8080, 22, 15001};
 
-#define FUZZ_CHECK(cond) \
-  do {                   \
+#define FUZZ_CHECK(cond)       \
+  do {                         \
     if (!(cond)) std::abort(); \
   } while (0)
 
@@ -174,8 +174,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (in.ConsumeIntegralInRange(0, 7) == 0) {
       // Raw frame bytes.
-      std::vector<std::uint8_t> bytes = in.ConsumeBytes<std::uint8_t>(
-          in.ConsumeIntegralInRange<std::size_t>(0, 200));
+      std::vector<std::uint8_t> bytes =
+          in.ConsumeBytes<std::uint8_t>(in.ConsumeIntegralInRange<std::size_t>(0, 200));
       ParsedPacket parsed;
       if (parsePacket(bytes, parsed) != ParseStatus::kOk) continue;
       stepChecked(h, bytes, parsed);
@@ -196,9 +196,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(parsePacket(bytes, parsed) == ParseStatus::kOk);
     const FlowTuple original = tupleOf(parsed);
     const StepResult r = stepChecked(h, bytes, parsed);
-    if (r.dir != Direction::kOriginal ||
-        (r.action != StepAction::kTranslatedForward &&
-         r.action != StepAction::kPassNotTranslated)) {
+    if (r.dir != Direction::kOriginal || (r.action != StepAction::kTranslatedForward &&
+                                          r.action != StepAction::kPassNotTranslated)) {
       continue;
     }
     if (spec.protocol == kIpProtoTcp && (spec.tcp_flags & kTcpRst)) continue;  // entry killed

@@ -17,8 +17,8 @@ struct FrameSpec {
   std::uint16_t sport = 40000;
   std::uint16_t dport = 443;
   int vlan_tags = 0;
-  std::uint16_t ipv4_frag = 0;     // IPv4 flags+offset field (host order), e.g. 0x2000 = MF
-  std::uint16_t ethertype = 0;     // 0: from the family
+  std::uint16_t ipv4_frag = 0;  // IPv4 flags+offset field (host order), e.g. 0x2000 = MF
+  std::uint16_t ethertype = 0;  // 0: from the family
   std::size_t payload = 0;
 };
 
@@ -63,6 +63,8 @@ inline std::vector<std::uint8_t> buildFrame(const FrameSpec& s) {
   return f;
 }
 
-inline IpAddr ip(const char* text) { return *parseIpAddr(text); }
+inline IpAddr ip(const char* text) {
+  return *parseIpAddr(text);
+}
 
 }  // namespace xredir::xdp::test

@@ -33,10 +33,9 @@ SteeringRule rule(const char* cidr, std::uint8_t proto, std::uint16_t lo, std::u
 }
 
 TEST(Steering, FilterMatchesLikeTheProgram) {
-  auto entries = encodeSteering({rule("203.0.113.0/24", 6, 443, 443),
-                                 rule("10.0.0.0/8", 17, 53, 53),
-                                 rule("2001:db8::/32", 6, 8000, 8999),
-                                 rule("0.0.0.0/0", 6, 15000, 15000)});
+  auto entries =
+      encodeSteering({rule("203.0.113.0/24", 6, 443, 443), rule("10.0.0.0/8", 17, 53, 53),
+                      rule("2001:db8::/32", 6, 8000, 8999), rule("0.0.0.0/0", 6, 15000, 15000)});
   ASSERT_TRUE(entries);
   struct Case {
     const char* dst;
@@ -45,11 +44,11 @@ TEST(Steering, FilterMatchesLikeTheProgram) {
     bool match;
   };
   const Case cases[] = {
-      {"203.0.113.7", 6, 443, true},    {"203.0.113.7", 6, 444, false},
-      {"203.0.114.7", 6, 443, false},   {"203.0.113.7", 17, 443, false},
-      {"10.200.1.1", 17, 53, true},     {"11.0.0.1", 17, 53, false},
-      {"2001:db8::9", 6, 8500, true},   {"2001:db9::9", 6, 8500, false},
-      {"2001:db8::9", 6, 9000, false},  {"198.51.100.1", 6, 15000, true},
+      {"203.0.113.7", 6, 443, true},   {"203.0.113.7", 6, 444, false},
+      {"203.0.114.7", 6, 443, false},  {"203.0.113.7", 17, 443, false},
+      {"10.200.1.1", 17, 53, true},    {"11.0.0.1", 17, 53, false},
+      {"2001:db8::9", 6, 8500, true},  {"2001:db9::9", 6, 8500, false},
+      {"2001:db8::9", 6, 9000, false}, {"198.51.100.1", 6, 15000, true},
       {"::1", 6, 15000, false},  // the /0 entry is IPv4 only
   };
   for (const auto& c : cases) {
@@ -64,7 +63,7 @@ TEST(Steering, EncodeClearsHostBitsAndRefusesMalformed) {
   EXPECT_EQ((*e)[0].dst_be[3], 0);
   EXPECT_EQ((*e)[0].prefix_len, 24);
   EXPECT_FALSE(encodeSteering({rule("10.0.0.0/8", 1, 0, 65535)}));  // ICMP
-  EXPECT_FALSE(encodeSteering({rule("10.0.0.0/8", 6, 10, 9)}));      // lo > hi
+  EXPECT_FALSE(encodeSteering({rule("10.0.0.0/8", 6, 10, 9)}));     // lo > hi
   std::vector<SteeringRule> many(XREDIR_FILTER_MAX + 1, rule("10.0.0.0/8", 6, 0, 65535));
   EXPECT_FALSE(encodeSteering(many));
 }

@@ -29,8 +29,10 @@
 
 namespace xredir::engine {
 
-// FlowKey is the part of a packet the classifier hashes, computed once per evaluation (the
-// fields it covers never change during a walk; MARK changes only the mark, which is not here).
+// FlowKey is the part of a packet the classifier hashes, computed once per evaluation and again
+// after a REDIRECT/DNAT, whose translated dst and dport the hook's later tables see (see
+// translatePacket in table_outcome.h). Nothing else changes these fields during a walk: MARK
+// changes only the mark, which is not here.
 struct FlowKey {
   AddrWords src{};
   AddrWords dst{};

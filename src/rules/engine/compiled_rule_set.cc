@@ -69,7 +69,7 @@ Verdict CompiledRuleSet::evaluate(Hook hook, PacketMeta packet, const EvalContex
   const engine::HookTableList list = engine::hookTableList(hook);
   Verdict verdict = engine::initialVerdict(hook, list.tables[list.count - 1]);
   bool translated = false;
-  const engine::FlowKey key = engine::makeFlowKey(packet);
+  engine::FlowKey key = engine::makeFlowKey(packet);
 
   for (int t = 0; t < list.count; ++t) {
     const Table table = list.tables[t];
@@ -177,6 +177,12 @@ Verdict CompiledRuleSet::evaluate(Hook hook, PacketMeta packet, const EvalContex
       }
     }
     if (engine::foldTableOutcome(verdict, translated, table, outcome)) break;
+    // The hook's later tables (filter after nat at OUTPUT) see the translated packet; the
+    // classifier's key covers dst and dport, so it is recomputed (once per translation).
+    if (outcome.kind == TableOutcome::Kind::kTranslate) {
+      engine::translatePacket(packet, hook, *outcome.target);
+      key = engine::makeFlowKey(packet);
+    }
   }
   verdict.mark = packet.mark;
   return verdict;

@@ -156,6 +156,10 @@ Verdict ReferenceEvaluator::evaluate(Hook hook,
       }
     }
     if (engine::foldTableOutcome(verdict, translated, table, outcome)) break;
+    // The hook's later tables (filter after nat at OUTPUT) see the translated packet.
+    if (outcome.kind == TableOutcome::Kind::kTranslate) {
+      engine::translatePacket(packet, hook, *outcome.target);
+    }
   }
   verdict.mark = packet.mark;
   return verdict;

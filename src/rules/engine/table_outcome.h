@@ -8,6 +8,10 @@
 //     ran and what accepted there (its rule, or its built-in chain with rule_index nullopt for
 //     the policy).
 //   - No table of the hook present: ACCEPT naming the hook's last table and built-in chain name.
+//   - Tables after the translating one see the translated packet (translatePacket), as in
+//     Linux where nf_nat rewrites the header at its own hook priority: filter OUTPUT (priority
+//     0) matches the destination nat OUTPUT (-100) chose. The verdict still reports the nat
+//     decision itself (to_ports, to_addr_first/last), not the packet's new destination.
 // `mark` is the packet mark after every MARK target that ran, up to the end of the hook.
 #pragma once
 
@@ -33,6 +37,35 @@ inline Verdict initialVerdict(Hook hook, Table last_table) {
   v.table = last_table;
   v.chain = hookChainName(hook);
   return v;
+}
+
+// translatePacket rewrites the packet's destination the way nf_nat does once a REDIRECT or
+// DNAT target has decided at `hook`, so that the hook's later tables match what the kernel's
+// would:
+//   - the port becomes the first port of --to-ports (nf_nat picks the first free one; for the
+//     first packet of a flow that is the first), or stays the original when there is none;
+//   - DNAT's address becomes to_addr_first (the first of the range, for the same reason);
+//   - REDIRECT at OUTPUT goes to the loopback address of the family (127.0.0.1 or ::1), as
+//     nf_nat_redirect does for locally generated packets.
+// REDIRECT at PREROUTING goes to the ingress interface's primary address, which the engine does
+// not know: only the port is rewritten there. No table runs after nat at PREROUTING (see
+// hookTableList), so no rule can observe the difference. out_iface is deliberately kept: the
+// kernel re-routes after nat OUTPUT but the later tables still see the original output device.
+inline void translatePacket(PacketMeta& packet, Hook hook, const Target& target) {
+  if (target.to_ports) packet.dport = target.to_ports->first;
+  if (target.kind == TargetKind::kDnat) {
+    if (target.to_addr_first) packet.dst = *target.to_addr_first;
+    return;
+  }
+  if (hook != Hook::kOutput) return;  // REDIRECT outside OUTPUT: see above
+  IpAddr loopback;
+  loopback.family = packet.family;
+  if (packet.family == Family::kV4) {
+    loopback = IpAddr::fromV4(0x7f000001);
+  } else {
+    loopback.bytes[15] = 1;
+  }
+  packet.dst = loopback;
 }
 
 // foldTableOutcome merges one table's outcome into the verdict; returns true when the hook is

@@ -36,7 +36,8 @@ std::optional<LoadError> parseIpSets(const RuleSource& source,
       if (name.text.empty() || name.text.size() > 31) {
         return error(name.column, "invalid set name \"" + name.text + "\"");
       }
-      if (sets.count(name.text) != 0) return error(name.column, "set " + name.text + " already exists");
+      if (sets.count(name.text) != 0)
+        return error(name.column, "set " + name.text + " already exists");
       IpSet set;
       set.name = name.text;
       set.type = tokens[2].text;
@@ -45,8 +46,8 @@ std::optional<LoadError> parseIpSets(const RuleSource& source,
       }
       for (std::size_t i = 3; i < tokens.size(); ++i) {
         const std::string& opt = tokens[i].text;
-        const bool sizing = opt == "hashsize" || opt == "maxelem" || opt == "bucketsize" ||
-                            opt == "initval";
+        const bool sizing =
+            opt == "hashsize" || opt == "maxelem" || opt == "bucketsize" || opt == "initval";
         if (opt != "family" && !sizing) {
           return error(tokens[i].column, "unsupported set option " + opt);
         }
@@ -71,13 +72,15 @@ std::optional<LoadError> parseIpSets(const RuleSource& source,
     auto it = sets.find(name.text);
     if (it == sets.end()) return error(name.column, "set " + name.text + " does not exist");
     IpSet& set = it->second;
-    if (tokens.size() > 3) return error(tokens[3].column, "unsupported element option " + tokens[3].text);
+    if (tokens.size() > 3)
+      return error(tokens[3].column, "unsupported element option " + tokens[3].text);
     const Token& elem = tokens[2];
     auto cidr = parseCidr(elem.text);
-    if (!cidr) return error(elem.column, "invalid element \"" + elem.text + "\" (ADDR or ADDR/LEN)");
+    if (!cidr)
+      return error(elem.column, "invalid element \"" + elem.text + "\" (ADDR or ADDR/LEN)");
     if (cidr->addr.family != set.family) {
-      return error(elem.column, "element " + elem.text + " does not match the family of set " +
-                                    set.name);
+      return error(elem.column,
+                   "element " + elem.text + " does not match the family of set " + set.name);
     }
     // ipset refuses a zero prefix for hash:net ("The value of the CIDR parameter ... is invalid").
     if (cidr->prefix_len == 0) return error(elem.column, "a /0 element is not allowed");

@@ -84,12 +84,23 @@ void appendNatAddr(std::string& out, const IpAddr& a, bool bracket) {
 
 void printTarget(std::string& out, const Target& t) {
   switch (t.kind) {
-    case TargetKind::kNone: return;
-    case TargetKind::kAccept: out += " -j ACCEPT"; return;
-    case TargetKind::kDrop: out += " -j DROP"; return;
-    case TargetKind::kReturn: out += " -j RETURN"; return;
-    case TargetKind::kJump: out += " -j " + t.chain; return;
-    case TargetKind::kGoto: out += " -g " + t.chain; return;
+    case TargetKind::kNone:
+      return;
+    case TargetKind::kAccept:
+      out += " -j ACCEPT";
+      return;
+    case TargetKind::kDrop:
+      out += " -j DROP";
+      return;
+    case TargetKind::kReturn:
+      out += " -j RETURN";
+      return;
+    case TargetKind::kJump:
+      out += " -j " + t.chain;
+      return;
+    case TargetKind::kGoto:
+      out += " -g " + t.chain;
+      return;
     case TargetKind::kRedirect:
       out += " -j REDIRECT";
       if (t.to_ports) {

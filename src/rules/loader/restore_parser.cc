@@ -39,8 +39,8 @@ TableRules& ensureTable(RuleSet& rules, Table t) {
   }
   TableRules tr;
   tr.table = t;
-  for (Hook h : {Hook::kPrerouting, Hook::kInput, Hook::kForward, Hook::kOutput,
-                 Hook::kPostrouting}) {
+  for (Hook h :
+       {Hook::kPrerouting, Hook::kInput, Hook::kForward, Hook::kOutput, Hook::kPostrouting}) {
     if (tableHasHook(t, h)) {
       Chain c;
       c.name = hookChainName(h);
@@ -86,14 +86,15 @@ std::optional<LoadError> RestoreParser::run() {
     const std::string_view trimmed = line.substr(start, end - start + 1);
     if (trimmed.front() == '*') {
       if (table_) {
-        return error(static_cast<int>(start) + 1,
-                     std::string("table ") + tableName(*table_) + " (line " +
-                         std::to_string(table_line_) + ") is not closed by COMMIT");
+        return error(static_cast<int>(start) + 1, std::string("table ") + tableName(*table_) +
+                                                      " (line " + std::to_string(table_line_) +
+                                                      ") is not closed by COMMIT");
       }
       std::string_view name = trimmed.substr(1);
       const auto name_start = name.find_first_not_of(" \t");
       name = name_start == std::string_view::npos ? std::string_view{} : name.substr(name_start);
-      const int name_col = static_cast<int>(start + 2 + (name_start == std::string_view::npos ? 0 : name_start));
+      const int name_col =
+          static_cast<int>(start + 2 + (name_start == std::string_view::npos ? 0 : name_start));
       auto t = tableFromName(name);
       if (!t) return error(name_col, "unknown table \"" + std::string(name) + "\"");
       table_ = t;
@@ -148,12 +149,13 @@ std::optional<LoadError> RestoreParser::chainLine() {
     if (tokens_.size() < 2) return error(tokens_[0].column, "chain declaration without a name");
     name = tokens_[++i];
   }
-  if (i + 1 >= tokens_.size()) return error(name.column, "chain " + name.text + " without a policy");
+  if (i + 1 >= tokens_.size())
+    return error(name.column, "chain " + name.text + " without a policy");
   const Token& policy = tokens_[++i];
   if (i + 1 < tokens_.size()) {
     if (!isCounters(tokens_[i + 1].text)) {
-      return error(tokens_[i + 1].column, "invalid counters \"" + tokens_[i + 1].text +
-                                              "\" (expected [packets:bytes])");
+      return error(tokens_[i + 1].column,
+                   "invalid counters \"" + tokens_[i + 1].text + "\" (expected [packets:bytes])");
     }
     ++i;
   }
@@ -218,30 +220,35 @@ std::optional<LoadError> RestoreParser::commandLine() {
   Chain* chain = table.findChain(chain_tok.text);
 
   if (kind == Cmd::kNew) {
-    if (chain != nullptr) return error(chain_tok.column, "chain " + chain_tok.text + " already exists");
+    if (chain != nullptr)
+      return error(chain_tok.column, "chain " + chain_tok.text + " already exists");
     if (auto e = checkNewChainName(chain_tok)) return e;
-    if (i < tokens_.size()) return error(tokens_[i].column, "unexpected \"" + tokens_[i].text + "\"");
+    if (i < tokens_.size())
+      return error(tokens_[i].column, "unexpected \"" + tokens_[i].text + "\"");
     Chain nc;
     nc.name = chain_tok.text;
     table.chains.push_back(std::move(nc));
     return std::nullopt;
   }
   if (chain == nullptr) {
-    return error(chain_tok.column, "chain " + chain_tok.text + " does not exist in table " +
-                                       tableName(*table_));
+    return error(chain_tok.column,
+                 "chain " + chain_tok.text + " does not exist in table " + tableName(*table_));
   }
   if (kind == Cmd::kPolicy) {
     if (!chain->builtin) {
-      return error(chain_tok.column, "policy can only be set on built-in chains, not " + chain_tok.text);
+      return error(chain_tok.column,
+                   "policy can only be set on built-in chains, not " + chain_tok.text);
     }
     if (i >= tokens_.size()) return error(chain_tok.column, "-P needs a policy");
     const Token& pol = tokens_[i++];
     auto p = parsePolicy(pol.text);
     if (!p) return error(pol.column, "invalid policy \"" + pol.text + "\" (ACCEPT or DROP)");
     if (*p == Policy::kDrop && *table_ == Table::kNat) {
-      return error(pol.column, "DROP is not allowed in the nat table (it is not intended for filtering)");
+      return error(pol.column,
+                   "DROP is not allowed in the nat table (it is not intended for filtering)");
     }
-    if (i < tokens_.size()) return error(tokens_[i].column, "unexpected \"" + tokens_[i].text + "\"");
+    if (i < tokens_.size())
+      return error(tokens_[i].column, "unexpected \"" + tokens_[i].text + "\"");
     chain->policy = *p;
     return std::nullopt;
   }

@@ -23,28 +23,61 @@ namespace {
 enum class Opt : std::uint8_t {
   kUnsupported,
   // main options
-  kProtocol, kSource, kDestination, kInIface, kOutIface, kJump, kGoto, kMatch, kIpv4, kIpv6,
-  kFragment, kCounters, kTable, kCommand,
+  kProtocol,
+  kSource,
+  kDestination,
+  kInIface,
+  kOutIface,
+  kJump,
+  kGoto,
+  kMatch,
+  kIpv4,
+  kIpv6,
+  kFragment,
+  kCounters,
+  kTable,
+  kCommand,
   // tcp / udp
-  kSport, kDport, kSyn, kTcpFlags,
+  kSport,
+  kDport,
+  kSyn,
+  kTcpFlags,
   // multiport
-  kMpSports, kMpDports, kMpPorts,
+  kMpSports,
+  kMpDports,
+  kMpPorts,
   // addrtype
-  kSrcType, kDstType, kLimitIn, kLimitOut,
+  kSrcType,
+  kDstType,
+  kLimitIn,
+  kLimitOut,
   // conntrack / state
-  kCtState, kState,
+  kCtState,
+  kState,
   // mark
   kMark,
   // owner
-  kUidOwner, kGidOwner, kSocketExists,
+  kUidOwner,
+  kGidOwner,
+  kSocketExists,
   // set
   kMatchSet,
   // statistic
-  kStatMode, kStatProbability, kStatEvery, kStatPacket,
+  kStatMode,
+  kStatProbability,
+  kStatEvery,
+  kStatPacket,
   // comment
   kComment,
   // targets
-  kToPorts, kToDestination, kSetXmark, kSetMark, kAndMark, kOrMark, kXorMark, kLogPrefix,
+  kToPorts,
+  kToDestination,
+  kSetXmark,
+  kSetMark,
+  kAndMark,
+  kOrMark,
+  kXorMark,
+  kLogPrefix,
   kLogLevel,
 };
 
@@ -104,33 +137,55 @@ struct ShortOpt {
 };
 
 constexpr ShortOpt kShortOpts[] = {
-    {'p', Opt::kProtocol, 1, true, "protocol"},      {'s', Opt::kSource, 1, true, "source"},
-    {'d', Opt::kDestination, 1, true, "destination"}, {'i', Opt::kInIface, 1, true, "in-interface"},
-    {'o', Opt::kOutIface, 1, true, "out-interface"},  {'j', Opt::kJump, 1, false, "jump"},
-    {'g', Opt::kGoto, 1, false, "goto"},              {'m', Opt::kMatch, 1, false, "match"},
-    {'4', Opt::kIpv4, 0, false, "ipv4"},              {'6', Opt::kIpv6, 0, false, "ipv6"},
-    {'f', Opt::kFragment, 0, true, "fragment"},       {'c', Opt::kCounters, 2, false, "set-counters"},
+    {'p', Opt::kProtocol, 1, true, "protocol"},
+    {'s', Opt::kSource, 1, true, "source"},
+    {'d', Opt::kDestination, 1, true, "destination"},
+    {'i', Opt::kInIface, 1, true, "in-interface"},
+    {'o', Opt::kOutIface, 1, true, "out-interface"},
+    {'j', Opt::kJump, 1, false, "jump"},
+    {'g', Opt::kGoto, 1, false, "goto"},
+    {'m', Opt::kMatch, 1, false, "match"},
+    {'4', Opt::kIpv4, 0, false, "ipv4"},
+    {'6', Opt::kIpv6, 0, false, "ipv6"},
+    {'f', Opt::kFragment, 0, true, "fragment"},
+    {'c', Opt::kCounters, 2, false, "set-counters"},
     {'t', Opt::kTable, 1, false, "table"},
 };
 
 enum class Mod : std::uint8_t {
-  kTcp, kUdp, kMultiport, kAddrtype, kConntrack, kState, kMark, kOwner, kSet, kStatistic,
+  kTcp,
+  kUdp,
+  kMultiport,
+  kAddrtype,
+  kConntrack,
+  kState,
+  kMark,
+  kOwner,
+  kSet,
+  kStatistic,
   kComment,
 };
 
 constexpr OptSpec kTcpOpts[] = {
-    {"source-port", 1, true, Opt::kSport},     {"sport", 1, true, Opt::kSport},
-    {"destination-port", 1, true, Opt::kDport}, {"dport", 1, true, Opt::kDport},
-    {"syn", 0, true, Opt::kSyn},               {"tcp-flags", 2, true, Opt::kTcpFlags},
+    {"source-port", 1, true, Opt::kSport},
+    {"sport", 1, true, Opt::kSport},
+    {"destination-port", 1, true, Opt::kDport},
+    {"dport", 1, true, Opt::kDport},
+    {"syn", 0, true, Opt::kSyn},
+    {"tcp-flags", 2, true, Opt::kTcpFlags},
     {"tcp-option", 1, true, Opt::kUnsupported},
 };
 constexpr OptSpec kUdpOpts[] = {
-    {"source-port", 1, true, Opt::kSport},     {"sport", 1, true, Opt::kSport},
-    {"destination-port", 1, true, Opt::kDport}, {"dport", 1, true, Opt::kDport},
+    {"source-port", 1, true, Opt::kSport},
+    {"sport", 1, true, Opt::kSport},
+    {"destination-port", 1, true, Opt::kDport},
+    {"dport", 1, true, Opt::kDport},
 };
 constexpr OptSpec kMultiportOpts[] = {
-    {"source-ports", 1, true, Opt::kMpSports},      {"sports", 1, true, Opt::kMpSports},
-    {"destination-ports", 1, true, Opt::kMpDports}, {"dports", 1, true, Opt::kMpDports},
+    {"source-ports", 1, true, Opt::kMpSports},
+    {"sports", 1, true, Opt::kMpSports},
+    {"destination-ports", 1, true, Opt::kMpDports},
+    {"dports", 1, true, Opt::kMpDports},
     {"ports", 1, true, Opt::kMpPorts},
 };
 constexpr OptSpec kAddrtypeOpts[] = {
@@ -140,18 +195,12 @@ constexpr OptSpec kAddrtypeOpts[] = {
     {"limit-iface-out", 0, false, Opt::kLimitOut},
 };
 constexpr OptSpec kConntrackOpts[] = {
-    {"ctstate", 1, true, Opt::kCtState},
-    {"ctproto", 1, true, Opt::kUnsupported},
-    {"ctorigsrc", 1, true, Opt::kUnsupported},
-    {"ctorigdst", 1, true, Opt::kUnsupported},
-    {"ctreplsrc", 1, true, Opt::kUnsupported},
-    {"ctrepldst", 1, true, Opt::kUnsupported},
-    {"ctorigsrcport", 1, true, Opt::kUnsupported},
-    {"ctorigdstport", 1, true, Opt::kUnsupported},
-    {"ctreplsrcport", 1, true, Opt::kUnsupported},
-    {"ctrepldstport", 1, true, Opt::kUnsupported},
-    {"ctstatus", 1, true, Opt::kUnsupported},
-    {"ctexpire", 1, true, Opt::kUnsupported},
+    {"ctstate", 1, true, Opt::kCtState},           {"ctproto", 1, true, Opt::kUnsupported},
+    {"ctorigsrc", 1, true, Opt::kUnsupported},     {"ctorigdst", 1, true, Opt::kUnsupported},
+    {"ctreplsrc", 1, true, Opt::kUnsupported},     {"ctrepldst", 1, true, Opt::kUnsupported},
+    {"ctorigsrcport", 1, true, Opt::kUnsupported}, {"ctorigdstport", 1, true, Opt::kUnsupported},
+    {"ctreplsrcport", 1, true, Opt::kUnsupported}, {"ctrepldstport", 1, true, Opt::kUnsupported},
+    {"ctstatus", 1, true, Opt::kUnsupported},      {"ctexpire", 1, true, Opt::kUnsupported},
     {"ctdir", 1, false, Opt::kUnsupported},
 };
 constexpr OptSpec kStateOpts[] = {{"state", 1, true, Opt::kState}};
@@ -240,10 +289,12 @@ constexpr OptSpec kLogOpts[] = {
 // Target extensions iptables ships that xredir does not evaluate. Naming them lets the error
 // say "unsupported target" rather than "unknown chain", and keeps them out of chain names.
 constexpr const char* kUnsupportedTargets[] = {
-    "SNAT", "MASQUERADE", "TPROXY", "CT", "NOTRACK", "CONNMARK", "REJECT", "NETMAP", "NFQUEUE",
-    "QUEUE", "NFLOG", "ULOG", "TRACE", "TEE", "CLASSIFY", "DSCP", "TOS", "TTL", "HL", "TCPMSS",
-    "CHECKSUM", "SECMARK", "CONNSECMARK", "AUDIT", "IDLETIMER", "LED", "SET", "SYNPROXY",
-    "HMARK", "RATEEST", "CLUSTERIP", "ECN", "TCPOPTSTRIP", "MIRROR", "SAME", "DNPT", "SNPT",
+    "SNAT",     "MASQUERADE",  "TPROXY",    "CT",        "NOTRACK",     "CONNMARK", "REJECT",
+    "NETMAP",   "NFQUEUE",     "QUEUE",     "NFLOG",     "ULOG",        "TRACE",    "TEE",
+    "CLASSIFY", "DSCP",        "TOS",       "TTL",       "HL",          "TCPMSS",   "CHECKSUM",
+    "SECMARK",  "CONNSECMARK", "AUDIT",     "IDLETIMER", "LED",         "SET",      "SYNPROXY",
+    "HMARK",    "RATEEST",     "CLUSTERIP", "ECN",       "TCPOPTSTRIP", "MIRROR",   "SAME",
+    "DNPT",     "SNPT",
 };
 
 bool contains(std::string_view haystack, char c) {
@@ -254,7 +305,7 @@ bool contains(std::string_view haystack, char c) {
 
 struct LoadedMatch {
   const ModuleSpec* spec;
-  int column;           // where the module was named (or the option that loaded it implicitly)
+  int column;  // where the module was named (or the option that loaded it implicitly)
   bool implicit;
   bool got_option = false;  // multiport, statistic...: the instance saw one of its options
 };
@@ -293,11 +344,16 @@ struct Resolved {
 
 OptTable targetOpts(TargetExt t) {
   switch (t) {
-    case TargetExt::kNone: return {nullptr, nullptr};
-    case TargetExt::kRedirect: return tableOf(kRedirectOpts);
-    case TargetExt::kDnat: return tableOf(kDnatOpts);
-    case TargetExt::kMark: return tableOf(kMarkTargetOpts);
-    case TargetExt::kLog: return tableOf(kLogOpts);
+    case TargetExt::kNone:
+      return {nullptr, nullptr};
+    case TargetExt::kRedirect:
+      return tableOf(kRedirectOpts);
+    case TargetExt::kDnat:
+      return tableOf(kDnatOpts);
+    case TargetExt::kMark:
+      return tableOf(kMarkTargetOpts);
+    case TargetExt::kLog:
+      return tableOf(kLogOpts);
   }
   return {nullptr, nullptr};
 }
@@ -314,17 +370,27 @@ class RuleParser {
     return LoadError{std::string(ctx_.file), ctx_.line, column, std::move(reason)};
   }
   std::optional<LoadError> resolve(std::string_view name, int column, Resolved& out);
-  std::optional<LoadError> applyMain(Opt id, const std::string& display, int column, bool invert,
+  std::optional<LoadError> applyMain(Opt id,
+                                     const std::string& display,
+                                     int column,
+                                     bool invert,
                                      const std::vector<const Token*>& args);
   std::optional<LoadError> loadMatch(std::string_view name, int column, bool implicit);
-  std::optional<LoadError> applyMatch(LoadedMatch& m, Opt id, const std::string& display,
-                                      int column, bool invert,
+  std::optional<LoadError> applyMatch(LoadedMatch& m,
+                                      Opt id,
+                                      const std::string& display,
+                                      int column,
+                                      bool invert,
                                       const std::vector<const Token*>& args);
   std::optional<LoadError> setTarget(const Token& name, bool is_goto);
-  std::optional<LoadError> applyTarget(Opt id, const std::string& display, int column,
+  std::optional<LoadError> applyTarget(Opt id,
+                                       const std::string& display,
+                                       int column,
                                        const std::vector<const Token*>& args);
-  std::optional<LoadError> setPortField(std::optional<PortMatch>& field, PortMatch value,
-                                        const char* what, int column);
+  std::optional<LoadError> setPortField(std::optional<PortMatch>& field,
+                                        PortMatch value,
+                                        const char* what,
+                                        int column);
   std::optional<LoadError> parseAddresses(const Token& arg, std::vector<Cidr>& out);
   std::optional<LoadError> finish();
 
@@ -443,8 +509,8 @@ std::variant<ParsedRules, LoadError> RuleParser::run() {
         for (const ModuleSpec& m : kModules) {
           for (const OptSpec* o = m.opts.begin; o != m.opts.end; ++o) {
             if (name == o->name) {
-              return error(tok.column, "unknown option --" + name + " (an option of -m " +
-                                           m.name + ", which must be named before it)");
+              return error(tok.column, "unknown option --" + name + " (an option of -m " + m.name +
+                                           ", which must be named before it)");
             }
           }
         }
@@ -469,22 +535,22 @@ std::variant<ParsedRules, LoadError> RuleParser::run() {
     }
     while (static_cast<int>(args.size()) < spec.nargs) {
       if (pos_ >= tokens_.size()) {
-        return error(tok.column, "option " + display + " requires " +
-                                     std::to_string(spec.nargs) + " argument" +
-                                     (spec.nargs > 1 ? "s" : ""));
+        return error(tok.column, "option " + display + " requires " + std::to_string(spec.nargs) +
+                                     " argument" + (spec.nargs > 1 ? "s" : ""));
       }
       args.push_back(&tokens_[pos_++]);
     }
     if (spec.id == Opt::kUnsupported) {
-      std::string where = r.is_target ? " of this target" : r.match ? std::string(" of match ") + r.match->spec->name : "";
+      std::string where = r.is_target ? " of this target"
+                          : r.match   ? std::string(" of match ") + r.match->spec->name
+                                      : "";
       return error(tok.column, "unsupported option " + display + where);
     }
     std::optional<LoadError> e;
     if (r.is_target) {
       e = applyTarget(spec.id, display, tok.column, args);
     } else if (r.match != nullptr) {
-      e = applyMatch(*r.match, spec.id, display, tok.column, invert,
-                     args);
+      e = applyMatch(*r.match, spec.id, display, tok.column, invert, args);
     } else {
       e = applyMain(spec.id, display, tok.column, invert, args);
     }
@@ -541,7 +607,9 @@ std::optional<LoadError> RuleParser::parseAddresses(const Token& arg, std::vecto
   return std::nullopt;
 }
 
-std::optional<LoadError> RuleParser::applyMain(Opt id, const std::string& display, int column,
+std::optional<LoadError> RuleParser::applyMain(Opt id,
+                                               const std::string& display,
+                                               int column,
                                                bool invert,
                                                const std::vector<const Token*>& args) {
   auto once = [&](bool seen) -> std::optional<LoadError> {
@@ -585,8 +653,8 @@ std::optional<LoadError> RuleParser::applyMain(Opt id, const std::string& displa
       }
       // IFNAMSIZ is 16 including the NUL.
       if (name.size() + (m.wildcard ? 1 : 0) > 15) {
-        return error(args[0]->column, "interface name \"" + args[0]->text +
-                                          "\" is longer than 15 characters");
+        return error(args[0]->column,
+                     "interface name \"" + args[0]->text + "\" is longer than 15 characters");
       }
       if (name.empty() && !m.wildcard) return error(args[0]->column, "empty interface name");
       m.name = std::move(name);
@@ -632,8 +700,8 @@ std::optional<LoadError> RuleParser::loadMatch(std::string_view name, int column
   for (const LoadedMatch& m : st_.matches) {
     // The model holds one instance of each match (comments and sets are lists).
     if (m.spec == spec && spec->id != Mod::kComment && spec->id != Mod::kSet) {
-      return error(column, "match " + std::string(name) +
-                               " named twice in one rule (not supported)");
+      return error(column,
+                   "match " + std::string(name) + " named twice in one rule (not supported)");
     }
   }
   st_.matches.push_back(LoadedMatch{spec, column, implicit});
@@ -642,7 +710,8 @@ std::optional<LoadError> RuleParser::loadMatch(std::string_view name, int column
 }
 
 std::optional<LoadError> RuleParser::setPortField(std::optional<PortMatch>& field,
-                                                  PortMatch value, const char* what,
+                                                  PortMatch value,
+                                                  const char* what,
                                                   int column) {
   if (field) {
     return error(column, std::string("a second ") + what + " match in one rule is not supported");
@@ -704,8 +773,10 @@ std::optional<PortMatch> parseMultiportList(std::string_view text,
   return pm;
 }
 
-std::optional<LoadError> RuleParser::applyMatch(LoadedMatch& m, Opt id,
-                                                const std::string& display, int column,
+std::optional<LoadError> RuleParser::applyMatch(LoadedMatch& m,
+                                                Opt id,
+                                                const std::string& display,
+                                                int column,
                                                 bool invert,
                                                 const std::vector<const Token*>& args) {
   Rule& rule = st_.rule;
@@ -786,7 +857,8 @@ std::optional<LoadError> RuleParser::applyMatch(LoadedMatch& m, Opt id,
     }
     case Opt::kCtState:
     case Opt::kState: {
-      if (rule.ctstate) return error(column, "a second conntrack state match in one rule is not supported");
+      if (rule.ctstate)
+        return error(column, "a second conntrack state match in one rule is not supported");
       auto states = parseCtStates(a0->text, id == Opt::kCtState);
       if (!states || *states == 0) {
         return error(a0->column, "unknown connection state in \"" + a0->text + "\"");
@@ -807,7 +879,8 @@ std::optional<LoadError> RuleParser::applyMatch(LoadedMatch& m, Opt id,
       if (!rule.owner) rule.owner = OwnerMatch{};
       OwnerMatch& o = *rule.owner;
       if (id == Opt::kSocketExists) {
-        if (o.socket_exists) return error(column, "multiple --socket-exists options are not allowed");
+        if (o.socket_exists)
+          return error(column, "multiple --socket-exists options are not allowed");
         o.socket_exists = !invert;
         return std::nullopt;
       }
@@ -842,8 +915,8 @@ std::optional<LoadError> RuleParser::applyMatch(LoadedMatch& m, Opt id,
         } else if (d == "dst") {
           sm.dims_are_src.push_back(false);
         } else {
-          return error(args[1]->column, "invalid set flags \"" + args[1]->text +
-                                            "\" (src or dst, comma-separated)");
+          return error(args[1]->column,
+                       "invalid set flags \"" + args[1]->text + "\" (src or dst, comma-separated)");
         }
         if (comma == std::string_view::npos) break;
         dims.remove_prefix(comma + 1);
@@ -886,7 +959,8 @@ std::optional<LoadError> RuleParser::applyMatch(LoadedMatch& m, Opt id,
       if (st_.stat_column == 0) st_.stat_column = column;
       StatisticMatch& s = *rule.statistic;
       if (id == Opt::kStatProbability) {
-        if (st_.stat_prob_seen) return error(column, "multiple --probability options are not allowed");
+        if (st_.stat_prob_seen)
+          return error(column, "multiple --probability options are not allowed");
         st_.stat_prob_seen = true;
         char* end = nullptr;
         const double p = std::strtod(a0->text.c_str(), &end);
@@ -945,20 +1019,43 @@ std::optional<LoadError> RuleParser::setTarget(const Token& tok, bool is_goto) {
   Target& t = st_.rule.target;
   if (name.empty()) return error(tok.column, "empty target name");
   if (!is_goto) {
-    if (name == "ACCEPT") { t.kind = TargetKind::kAccept; return std::nullopt; }
-    if (name == "RETURN") { t.kind = TargetKind::kReturn; return std::nullopt; }
+    if (name == "ACCEPT") {
+      t.kind = TargetKind::kAccept;
+      return std::nullopt;
+    }
+    if (name == "RETURN") {
+      t.kind = TargetKind::kReturn;
+      return std::nullopt;
+    }
     if (name == "DROP") {
       if (ctx_.table == Table::kNat) {
-        return error(tok.column, "DROP is not allowed in the nat table (it is not intended for "
-                                 "filtering)");
+        return error(tok.column,
+                     "DROP is not allowed in the nat table (it is not intended for "
+                     "filtering)");
       }
       t.kind = TargetKind::kDrop;
       return std::nullopt;
     }
-    if (name == "REDIRECT") { t.kind = TargetKind::kRedirect; st_.target_ext = TargetExt::kRedirect; return std::nullopt; }
-    if (name == "DNAT") { t.kind = TargetKind::kDnat; st_.target_ext = TargetExt::kDnat; return std::nullopt; }
-    if (name == "MARK") { t.kind = TargetKind::kMark; st_.target_ext = TargetExt::kMark; return std::nullopt; }
-    if (name == "LOG") { t.kind = TargetKind::kLog; st_.target_ext = TargetExt::kLog; return std::nullopt; }
+    if (name == "REDIRECT") {
+      t.kind = TargetKind::kRedirect;
+      st_.target_ext = TargetExt::kRedirect;
+      return std::nullopt;
+    }
+    if (name == "DNAT") {
+      t.kind = TargetKind::kDnat;
+      st_.target_ext = TargetExt::kDnat;
+      return std::nullopt;
+    }
+    if (name == "MARK") {
+      t.kind = TargetKind::kMark;
+      st_.target_ext = TargetExt::kMark;
+      return std::nullopt;
+    }
+    if (name == "LOG") {
+      t.kind = TargetKind::kLog;
+      st_.target_ext = TargetExt::kLog;
+      return std::nullopt;
+    }
     for (const char* n : kUnsupportedTargets) {
       if (name == n) return error(tok.column, "unsupported target " + name);
     }
@@ -988,7 +1085,8 @@ std::optional<IpAddr> parseNatAddr(std::string_view text, Family family) {
   return a;
 }
 
-std::optional<LoadError> RuleParser::applyTarget(Opt id, const std::string& display,
+std::optional<LoadError> RuleParser::applyTarget(Opt id,
+                                                 const std::string& display,
                                                  int column,
                                                  const std::vector<const Token*>& args) {
   Target& t = st_.rule.target;
@@ -1003,7 +1101,8 @@ std::optional<LoadError> RuleParser::applyTarget(Opt id, const std::string& disp
       return std::nullopt;
     }
     case Opt::kToDestination: {
-      if (st_.to_dest_seen) return error(column, "multiple --to-destination options are not allowed");
+      if (st_.to_dest_seen)
+        return error(column, "multiple --to-destination options are not allowed");
       st_.to_dest_seen = true;
       // [addr[-addr]][:port[-port]]; IPv6 addresses in brackets when a port follows.
       std::string_view text = a0->text;
@@ -1015,14 +1114,16 @@ std::optional<LoadError> RuleParser::applyTarget(Opt id, const std::string& disp
         if (close != std::string_view::npos && colon != std::string_view::npos) {
           addrs = text.substr(0, colon);
           ports = text.substr(colon + 1);
-          if (ports.empty()) return error(a0->column, "missing port after \":\" in \"" + a0->text + "\"");
+          if (ports.empty())
+            return error(a0->column, "missing port after \":\" in \"" + a0->text + "\"");
         }
       } else {
         const auto colon = text.find(':');
         if (colon != std::string_view::npos) {
           addrs = text.substr(0, colon);
           ports = text.substr(colon + 1);
-          if (ports.empty()) return error(a0->column, "missing port after \":\" in \"" + a0->text + "\"");
+          if (ports.empty())
+            return error(a0->column, "missing port after \":\" in \"" + a0->text + "\"");
         }
       }
       if (addrs.empty()) return error(a0->column, "DNAT needs an address in \"" + a0->text + "\"");
@@ -1032,7 +1133,10 @@ std::optional<LoadError> RuleParser::applyTarget(Opt id, const std::string& disp
       for (std::size_t i = 0; i < addrs.size(); ++i) {
         if (addrs[i] == '[') ++depth;
         if (addrs[i] == ']') --depth;
-        if (addrs[i] == '-' && depth == 0) { dash = i; break; }
+        if (addrs[i] == '-' && depth == 0) {
+          dash = i;
+          break;
+        }
       }
       auto first = parseNatAddr(addrs.substr(0, dash), ctx_.family);
       std::optional<IpAddr> last = first;
@@ -1057,7 +1161,10 @@ std::optional<LoadError> RuleParser::applyTarget(Opt id, const std::string& disp
     case Opt::kAndMark:
     case Opt::kOrMark:
     case Opt::kXorMark: {
-      if (st_.mark_option_seen) return error(column, "MARK takes only one of --set-xmark, --set-mark, --and-mark, --or-mark, --xor-mark");
+      if (st_.mark_option_seen)
+        return error(
+            column,
+            "MARK takes only one of --set-xmark, --set-mark, --and-mark, --or-mark, --xor-mark");
       st_.mark_option_seen = true;
       auto mm = parseMarkMask(a0->text);
       const bool masked = id == Opt::kSetXmark || id == Opt::kSetMark;
@@ -1066,20 +1173,37 @@ std::optional<LoadError> RuleParser::applyTarget(Opt id, const std::string& disp
       }
       // libxt_MARK's normalisation to (mark & ~mask) ^ value.
       switch (id) {
-        case Opt::kSetXmark: t.mark_value = mm->value; t.mark_mask = mm->mask; break;
-        case Opt::kSetMark: t.mark_value = mm->value; t.mark_mask = mm->value | mm->mask; break;
-        case Opt::kAndMark: t.mark_value = 0; t.mark_mask = ~mm->value; break;
-        case Opt::kOrMark: t.mark_value = mm->value; t.mark_mask = mm->value; break;
-        default: t.mark_value = mm->value; t.mark_mask = 0; break;
+        case Opt::kSetXmark:
+          t.mark_value = mm->value;
+          t.mark_mask = mm->mask;
+          break;
+        case Opt::kSetMark:
+          t.mark_value = mm->value;
+          t.mark_mask = mm->value | mm->mask;
+          break;
+        case Opt::kAndMark:
+          t.mark_value = 0;
+          t.mark_mask = ~mm->value;
+          break;
+        case Opt::kOrMark:
+          t.mark_value = mm->value;
+          t.mark_mask = mm->value;
+          break;
+        default:
+          t.mark_value = mm->value;
+          t.mark_mask = 0;
+          break;
       }
       return std::nullopt;
     }
     case Opt::kLogPrefix:
-      if (!t.log_prefix.empty()) return error(column, "multiple --log-prefix options are not allowed");
+      if (!t.log_prefix.empty())
+        return error(column, "multiple --log-prefix options are not allowed");
       // The kernel's prefix buffer is 30 bytes including the NUL.
       if (a0->text.size() > 29) return error(a0->column, "log prefix longer than 29 characters");
       if (a0->text.empty()) return error(a0->column, "empty log prefix");
-      if (a0->text.find('\n') != std::string::npos) return error(a0->column, "newline in log prefix");
+      if (a0->text.find('\n') != std::string::npos)
+        return error(a0->column, "newline in log prefix");
       t.log_prefix = a0->text;
       return std::nullopt;
     case Opt::kLogLevel: {
@@ -1107,8 +1231,8 @@ std::optional<LoadError> RuleParser::finish() {
       case Mod::kUdp: {
         const std::uint8_t want = m.spec->id == Mod::kTcp ? 6 : 17;
         if (!rule.protocol || rule.protocol_invert || *rule.protocol != want) {
-          return error(m.column, std::string("match ") + m.spec->name + " needs -p " +
-                                     m.spec->name);
+          return error(m.column,
+                       std::string("match ") + m.spec->name + " needs -p " + m.spec->name);
         }
         break;
       }
@@ -1134,7 +1258,8 @@ std::optional<LoadError> RuleParser::finish() {
         if (!rule.mark) return error(m.column, "mark needs --mark");
         break;
       case Mod::kOwner:
-        if (!rule.owner) return error(m.column, "owner needs --uid-owner, --gid-owner or --socket-exists");
+        if (!rule.owner)
+          return error(m.column, "owner needs --uid-owner, --gid-owner or --socket-exists");
         break;
       case Mod::kSet:
         if (!m.got_option) return error(m.column, "set needs --match-set");
@@ -1151,11 +1276,15 @@ std::optional<LoadError> RuleParser::finish() {
   int statistic_column = 0;
   for (const LoadedMatch& m : st_.matches) {
     if (m.spec->id == Mod::kMultiport) has_multiport = true;
-    if (m.spec->id == Mod::kStatistic) { has_statistic = true; statistic_column = m.column; }
+    if (m.spec->id == Mod::kStatistic) {
+      has_statistic = true;
+      statistic_column = m.column;
+    }
   }
   if (has_multiport && st_.proto_module_ports) {
-    return error(0, "tcp/udp --sport/--dport together with -m multiport in one rule is not "
-                    "supported");
+    return error(0,
+                 "tcp/udp --sport/--dport together with -m multiport in one rule is not "
+                 "supported");
   }
   if (has_statistic) {
     if (!st_.stat_mode_seen) return error(statistic_column, "statistic needs --mode");

@@ -27,7 +27,7 @@ struct RuleContext {
   int line = 0;
   Family family = Family::kV4;
   Table table = Table::kNat;
-  const TableRules* chains = nullptr;                          // chains existing at this line
+  const TableRules* chains = nullptr;  // chains existing at this line
   const std::map<std::string, IpSet, std::less<>>* sets = nullptr;
 };
 

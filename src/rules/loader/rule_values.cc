@@ -18,34 +18,62 @@ struct NamedValue {
 // The protocols iptables knows without /etc/protocols (xtables_chain_protos) plus the common
 // IP protocols, so the result does not depend on the host's /etc/protocols.
 constexpr std::array<NamedValue, 14> kProtocols{{
-    {"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"ipv6-icmp", 58}, {"icmpv6", 58}, {"sctp", 132},
-    {"udplite", 136}, {"dccp", 33}, {"esp", 50}, {"ah", 51}, {"gre", 47}, {"ipv6-mh", 135},
-    {"mh", 135}, {"igmp", 2},
+    {"tcp", 6},
+    {"udp", 17},
+    {"icmp", 1},
+    {"ipv6-icmp", 58},
+    {"icmpv6", 58},
+    {"sctp", 132},
+    {"udplite", 136},
+    {"dccp", 33},
+    {"esp", 50},
+    {"ah", 51},
+    {"gre", 47},
+    {"ipv6-mh", 135},
+    {"mh", 135},
+    {"igmp", 2},
 }};
 
 // libxt_tcp's tcp_flag_names, in its print order.
 constexpr std::array<NamedValue, 8> kTcpFlagNames{{
-    {"FIN", 0x01}, {"SYN", 0x02}, {"RST", 0x04}, {"PSH", 0x08}, {"ACK", 0x10}, {"URG", 0x20},
-    {"ALL", 0x3f}, {"NONE", 0},
+    {"FIN", 0x01},
+    {"SYN", 0x02},
+    {"RST", 0x04},
+    {"PSH", 0x08},
+    {"ACK", 0x10},
+    {"URG", 0x20},
+    {"ALL", 0x3f},
+    {"NONE", 0},
 }};
 
 // libxt_addrtype's rtn_names: bit n is RTN type n.
 constexpr std::array<const char*, 12> kAddrTypeNames{
-    "UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST",
-    "BLACKHOLE", "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE",
+    "UNSPEC",    "UNICAST",     "LOCAL",    "BROADCAST", "ANYCAST", "MULTICAST",
+    "BLACKHOLE", "UNREACHABLE", "PROHIBIT", "THROW",     "NAT",     "XRESOLVE",
 };
 
 // libxt_conntrack's print order.
 constexpr std::array<NamedValue, 7> kCtStateNames{{
-    {"INVALID", kCtInvalid}, {"NEW", kCtNew}, {"RELATED", kCtRelated},
-    {"ESTABLISHED", kCtEstablished}, {"UNTRACKED", kCtUntracked}, {"SNAT", kCtSnat},
+    {"INVALID", kCtInvalid},
+    {"NEW", kCtNew},
+    {"RELATED", kCtRelated},
+    {"ESTABLISHED", kCtEstablished},
+    {"UNTRACKED", kCtUntracked},
+    {"SNAT", kCtSnat},
     {"DNAT", kCtDnat},
 }};
 
 // libxt_LOG's log_names.
 constexpr std::array<NamedValue, 9> kLogLevels{{
-    {"alert", 1}, {"crit", 2}, {"debug", 7}, {"emerg", 0}, {"error", 3}, {"info", 6},
-    {"notice", 5}, {"panic", 0}, {"warning", 4},
+    {"alert", 1},
+    {"crit", 2},
+    {"debug", 7},
+    {"emerg", 0},
+    {"error", 3},
+    {"info", 6},
+    {"notice", 5},
+    {"panic", 0},
+    {"warning", 4},
 }};
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
@@ -136,7 +164,8 @@ std::optional<std::uint16_t> parsePort(std::string_view text,
   return static_cast<std::uint16_t>(ntohs(static_cast<std::uint16_t>(s->s_port)));
 }
 
-std::optional<PortRange> parsePortRange(std::string_view text, char sep,
+std::optional<PortRange> parsePortRange(std::string_view text,
+                                        char sep,
                                         std::optional<std::uint8_t> protocol) {
   const auto pos = text.find(sep);
   if (pos == std::string_view::npos) {

@@ -36,7 +36,8 @@ std::optional<std::uint32_t> parseUnsigned(std::string_view text, int base, std:
 std::optional<std::uint16_t> parsePort(std::string_view text, std::optional<std::uint8_t> protocol);
 // parsePortRange parses `p`, `a:b`, `a:` (to 65535) or `:b` (from 0) with separator sep
 // (':' for matches, '-' for NAT targets). Fails when a > b.
-std::optional<PortRange> parsePortRange(std::string_view text, char sep,
+std::optional<PortRange> parsePortRange(std::string_view text,
+                                        char sep,
                                         std::optional<std::uint8_t> protocol);
 
 // parseMarkMask parses `value[/mask]` (base 0 numbers); the mask defaults to 0xffffffff.

@@ -6,7 +6,7 @@ namespace xredir::loader {
 std::optional<TokenizeError> tokenizeLine(std::string_view line, std::vector<Token>& out) {
   out.clear();
   Token current;
-  bool in_word = false;   // a word has started (possibly empty, after an opening quote)
+  bool in_word = false;  // a word has started (possibly empty, after an opening quote)
   bool quoted = false;
   bool escaped = false;
   int quote_column = 0;

@@ -12,15 +12,17 @@
 namespace xredir {
 namespace {
 
-constexpr unsigned hookBit(Hook h) { return 1u << static_cast<unsigned>(h); }
+constexpr unsigned hookBit(Hook h) {
+  return 1u << static_cast<unsigned>(h);
+}
 constexpr unsigned kPreOut = hookBit(Hook::kPrerouting) | hookBit(Hook::kOutput);
 constexpr unsigned kOutPost = hookBit(Hook::kOutput) | hookBit(Hook::kPostrouting);
 constexpr unsigned kPreIn = hookBit(Hook::kPrerouting) | hookBit(Hook::kInput);
 
 std::string hookNames(unsigned mask) {
   std::string out;
-  for (Hook h : {Hook::kPrerouting, Hook::kInput, Hook::kForward, Hook::kOutput,
-                 Hook::kPostrouting}) {
+  for (Hook h :
+       {Hook::kPrerouting, Hook::kInput, Hook::kForward, Hook::kOutput, Hook::kPostrouting}) {
     if (mask & hookBit(h)) {
       if (!out.empty()) out += ", ";
       out += hookChainName(h);
@@ -29,7 +31,9 @@ std::string hookNames(unsigned mask) {
   return out;
 }
 
-const char* familyName(Family f) { return f == Family::kV6 ? "IPv6" : "IPv4"; }
+const char* familyName(Family f) {
+  return f == Family::kV6 ? "IPv6" : "IPv4";
+}
 
 class Validator {
  public:
@@ -42,9 +46,12 @@ class Validator {
   }
   std::optional<LoadError> checkTable(const TableRules& t);
   std::optional<LoadError> checkRule(const TableRules& t, const Chain& c, const Rule& r);
-  std::optional<LoadError> findLoop(const TableRules& t, std::size_t chain,
+  std::optional<LoadError> findLoop(const TableRules& t,
+                                    std::size_t chain,
                                     std::vector<int>& state);
-  void markHooks(const TableRules& t, std::size_t chain, unsigned hook,
+  void markHooks(const TableRules& t,
+                 std::size_t chain,
+                 unsigned hook,
                  std::vector<unsigned>& masks);
   int chainIndex(const TableRules& t, const std::string& name) const {
     for (std::size_t i = 0; i < t.chains.size(); ++i) {
@@ -60,8 +67,8 @@ std::optional<LoadError> Validator::run() {
   for (std::size_t i = 0; i < rules_.tables.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
       if (rules_.tables[j].table == rules_.tables[i].table) {
-        return LoadError{"", 0, 0, std::string("table ") + tableName(rules_.tables[i].table) +
-                                       " appears twice"};
+        return LoadError{
+            "", 0, 0, std::string("table ") + tableName(rules_.tables[i].table) + " appears twice"};
       }
     }
     if (auto e = checkTable(rules_.tables[i])) return e;
@@ -73,8 +80,8 @@ std::optional<LoadError> Validator::run() {
     }
     for (const Cidr& m : set.members) {
       if (m.addr.family != set.family) {
-        return LoadError{"", 0, 0, "set " + name + " holds " + formatCidr(m) +
-                                       " of the wrong family"};
+        return LoadError{"", 0, 0,
+                         "set " + name + " holds " + formatCidr(m) + " of the wrong family"};
       }
     }
   }
@@ -114,8 +121,9 @@ std::optional<LoadError> Validator::checkTable(const TableRules& t) {
   for (std::size_t i = 0; i < t.chains.size(); ++i) {
     const Chain& c = t.chains[i];
     const unsigned mask = masks[i];
-    const std::string via = c.builtin ? "in chain " + c.name
-                                      : "in chain " + c.name + ", reachable from " + hookNames(mask);
+    const std::string via = c.builtin
+                                ? "in chain " + c.name
+                                : "in chain " + c.name + ", reachable from " + hookNames(mask);
     for (const Rule& r : c.rules) {
       const TargetKind k = r.target.kind;
       if ((k == TargetKind::kRedirect || k == TargetKind::kDnat) && (mask & ~kPreOut) != 0) {
@@ -136,7 +144,8 @@ std::optional<LoadError> Validator::checkTable(const TableRules& t) {
   return std::nullopt;
 }
 
-std::optional<LoadError> Validator::findLoop(const TableRules& t, std::size_t chain,
+std::optional<LoadError> Validator::findLoop(const TableRules& t,
+                                             std::size_t chain,
                                              std::vector<int>& state) {
   // state: 0 unvisited, 1 on the current path, 2 done.
   state[chain] = 1;
@@ -156,7 +165,9 @@ std::optional<LoadError> Validator::findLoop(const TableRules& t, std::size_t ch
   return std::nullopt;
 }
 
-void Validator::markHooks(const TableRules& t, std::size_t chain, unsigned hook,
+void Validator::markHooks(const TableRules& t,
+                          std::size_t chain,
+                          unsigned hook,
                           std::vector<unsigned>& masks) {
   if (masks[chain] & hook) return;
   masks[chain] |= hook;
@@ -167,8 +178,7 @@ void Validator::markHooks(const TableRules& t, std::size_t chain, unsigned hook,
   }
 }
 
-std::optional<LoadError> Validator::checkRule(const TableRules& t, const Chain& c,
-                                              const Rule& r) {
+std::optional<LoadError> Validator::checkRule(const TableRules& t, const Chain& c, const Rule& r) {
   const Family fam = rules_.family;
   const Target& tg = r.target;
   if (tg.kind == TargetKind::kJump || tg.kind == TargetKind::kGoto) {
@@ -186,8 +196,7 @@ std::optional<LoadError> Validator::checkRule(const TableRules& t, const Chain& 
     return error(r, std::string(tg.kind == TargetKind::kRedirect ? "REDIRECT" : "DNAT") +
                         " is only valid in the nat table, not " + tableName(t.table));
   }
-  const bool port_proto =
-      r.protocol && !r.protocol_invert && loader::carriesPorts(*r.protocol);
+  const bool port_proto = r.protocol && !r.protocol_invert && loader::carriesPorts(*r.protocol);
   for (const auto* pm : {&r.sport, &r.dport, &r.either_port}) {
     if (!pm->has_value()) continue;
     if (!port_proto) return error(r, "a port match needs -p tcp, udp, udplite, sctp or dccp");
@@ -217,26 +226,29 @@ std::optional<LoadError> Validator::checkRule(const TableRules& t, const Chain& 
                             " in an " + familyName(fam) + " rule set");
       }
     }
-    if (*tg.to_addr_last < *tg.to_addr_first) return error(r, "DNAT address range with first > last");
+    if (*tg.to_addr_last < *tg.to_addr_first)
+      return error(r, "DNAT address range with first > last");
   }
   for (const SetMatch& s : r.sets) {
     auto it = rules_.sets.find(s.set_name);
     if (it == rules_.sets.end()) return error(r, "set " + s.set_name + " does not exist");
     if (it->second.family != fam) {
-      return error(r, "set " + s.set_name + " is not of the rule set's family (" +
-                          familyName(fam) + ")");
+      return error(
+          r, "set " + s.set_name + " is not of the rule set's family (" + familyName(fam) + ")");
     }
     if (s.dims_are_src.empty() || s.dims_are_src.size() > 6) {
       return error(r, "set match " + s.set_name + " needs 1 to 6 src/dst flags");
     }
   }
   if (r.in_iface && c.builtin && (c.name == "OUTPUT" || c.name == "POSTROUTING")) {
-    return error(r, "-i cannot be used in the " + c.name + " chain (packets there have no input "
-                    "interface)");
+    return error(r, "-i cannot be used in the " + c.name +
+                        " chain (packets there have no input "
+                        "interface)");
   }
   if (r.out_iface && c.builtin && (c.name == "PREROUTING" || c.name == "INPUT")) {
-    return error(r, "-o cannot be used in the " + c.name + " chain (packets there have no output "
-                    "interface)");
+    return error(r, "-o cannot be used in the " + c.name +
+                        " chain (packets there have no output "
+                        "interface)");
   }
   return std::nullopt;
 }

@@ -36,10 +36,13 @@ template <typename Source>
 class RandomRules {
  public:
   RandomRules(Source& source, Family family) : src_(source), family_(family) {
-    const std::vector<const char*> v4 = {"10.0.0.1",  "10.0.1.7",       "10.96.0.10",
-                                         "192.0.2.5", "198.51.100.200", "172.16.5.4"};
+    // Loopback is in the pools so that rules of the tables after nat OUTPUT can match the
+    // destination a REDIRECT there gives the packet (DNAT draws its address from the pool).
+    const std::vector<const char*> v4 = {"10.0.0.1",       "10.0.1.7",   "10.96.0.10", "192.0.2.5",
+                                         "198.51.100.200", "172.16.5.4", "127.0.0.1"};
     const std::vector<const char*> v6 = {"2001:db8::1", "2001:db8:0:1::7",    "fd00::10",
-                                         "fd00:1:2::5", "2001:db8:ffff::200", "fe80::4"};
+                                         "fd00:1:2::5", "2001:db8:ffff::200", "fe80::4",
+                                         "::1"};
     for (const char* a : family == Family::kV4 ? v4 : v6) pool_.push_back(ip(a));
   }
 

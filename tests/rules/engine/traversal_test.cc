@@ -1,6 +1,6 @@
 // traversal_test.cc: the traversal and target rules (policies, ACCEPT/DROP scope, jump, goto,
-// RETURN, MARK, REDIRECT/DNAT with later tables, the jump-stack cap), each run against both
-// engines, plus the reference's trace events.
+// RETURN, MARK, REDIRECT/DNAT with later tables and the translated packet they see, the
+// jump-stack cap), each run against both engines, plus the reference's trace events.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -248,9 +248,12 @@ TEST_P(TraversalTest, RedirectAndDnatCarryTheTranslation) {
 }
 
 TEST_P(TraversalTest, FilterDropAfterNatRedirectWinsAndAcceptKeepsTranslation) {
-  const auto build = [](Policy filter_policy, bool filter_drops_port_80) {
+  const auto build = [](Policy filter_policy, bool filter_drops_proxy_port) {
+    // filter runs after nat at OUTPUT, so it sees the redirected port, 15001, not 80.
     std::vector<Rule> filter_rules;
-    if (filter_drops_port_80) filter_rules.push_back(R().p(IPPROTO_TCP).dport(80).j(drop()));
+    if (filter_drops_proxy_port) {
+      filter_rules.push_back(R().p(IPPROTO_TCP).dport(15001).j(drop()));
+    }
     return ruleSet({
         table(Table::kNat, {builtin("OUTPUT", Policy::kAccept,
                                     {R().p(IPPROTO_TCP).j(redirect(PortRange{15001, 15001}))})}),
@@ -268,6 +271,166 @@ TEST_P(TraversalTest, FilterDropAfterNatRedirectWinsAndAcceptKeepsTranslation) {
   const Verdict a = eval(accept, Hook::kOutput, kWeb);
   expectVerdict(a, {VerdictKind::kRedirect, Table::kNat, "OUTPUT", 0});
   EXPECT_EQ(a.to_ports, (PortRange{15001, 15001}));
+}
+
+// A filter OUTPUT rule and the verdict expected once nat OUTPUT has translated the packet.
+struct TranslatedForFilterCase {
+  std::string name;
+  Family family;
+  Target nat_target;
+  std::string nat_dst;  // nat matches -d nat_dst
+  Rule filter_rule;
+  PacketMeta packet;
+  Expected want;
+};
+
+// filter OUTPUT runs after nat OUTPUT and, as in Linux, matches the translated destination
+// (REDIRECT: loopback and the first --to-ports port; DNAT: to_addr_first and its port) while
+// the verdict still reports the nat decision.
+TEST_P(TraversalTest, FilterOutputSeesTheNatTranslatedDestination) {
+  PacketMeta uid_1500 = tcp("10.0.0.5", 40000, "203.0.113.7", 443);
+  uid_1500.uid = 1500;
+  uid_1500.gid = 1500;
+  uid_1500.out_iface = "eth0";
+  PacketMeta uid_1501 = uid_1500;
+  uid_1501.uid = 1501;
+  PacketMeta v6 = tcp("2001:db8::5", 40000, "2001:db8:1::7", 443);
+  v6.out_iface = "eth0";
+  const auto uid = [](std::uint32_t id) { return owner(IdRange{id, id}, false); };
+  const std::vector<TranslatedForFilterCase> cases = {
+      // The original destination no longer matches: the REDIRECT stands.
+      {"redirect_hides_original_dst",
+       Family::kV4,
+       redirect(),
+       "203.0.113.0/24",
+       R().d("203.0.113.7").j(drop()),
+       tcp("10.0.0.5", 40000, "203.0.113.7", 443),
+       {VerdictKind::kRedirect, Table::kNat, "OUTPUT", 0}},
+      {"redirect_to_port_loopback_uid",
+       Family::kV4,
+       redirect(PortRange{15010, 15010}),
+       "203.0.113.0/24",
+       R().p(IPPROTO_TCP).d("127.0.0.1").dport(15010).owner(uid(1500)).j(drop()),
+       uid_1500,
+       {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 0}},
+      {"redirect_to_port_other_uid",
+       Family::kV4,
+       redirect(PortRange{15010, 15010}),
+       "203.0.113.0/24",
+       R().p(IPPROTO_TCP).d("127.0.0.1").dport(15010).owner(uid(1500)).j(drop()),
+       uid_1501,
+       {VerdictKind::kRedirect, Table::kNat, "OUTPUT", 0}},
+      // Without --to-ports the original port stays.
+      {"redirect_keeps_port",
+       Family::kV4,
+       redirect(),
+       "203.0.113.0/24",
+       R().p(IPPROTO_TCP).d("127.0.0.1").dport(443).j(drop()),
+       uid_1500,
+       {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 0}},
+      // The output interface is not updated after re-routing.
+      {"redirect_keeps_out_iface",
+       Family::kV4,
+       redirect(),
+       "203.0.113.0/24",
+       R().o("eth0").d("127.0.0.1").j(drop()),
+       uid_1500,
+       {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 0}},
+      {"dnat_to_addr",
+       Family::kV4,
+       dnat(ip("192.0.2.10"), ip("192.0.2.10"), PortRange{8443, 8443}),
+       "203.0.113.0/24",
+       R().d("192.0.2.10").j(drop()),
+       uid_1500,
+       {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 0}},
+      {"dnat_to_port",
+       Family::kV4,
+       dnat(ip("192.0.2.10"), ip("192.0.2.10"), PortRange{8443, 8443}),
+       "203.0.113.0/24",
+       R().p(IPPROTO_TCP).dport(443).j(drop()),
+       uid_1500,
+       {VerdictKind::kDnat, Table::kNat, "OUTPUT", 0}},
+      // A range: the first address and port.
+      {"dnat_range_first",
+       Family::kV4,
+       dnat(ip("192.0.2.10"), ip("192.0.2.20"), PortRange{8443, 8450}),
+       "203.0.113.0/24",
+       R().p(IPPROTO_TCP).d("192.0.2.10").dport(8443).j(drop()),
+       uid_1500,
+       {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 0}},
+      {"dnat_keeps_port",
+       Family::kV4,
+       dnat(ip("192.0.2.10"), ip("192.0.2.10")),
+       "203.0.113.0/24",
+       R().p(IPPROTO_TCP).d("192.0.2.10").dport(443).j(drop()),
+       uid_1500,
+       {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 0}},
+      {"v6_redirect_loopback",
+       Family::kV6,
+       redirect(PortRange{15001, 15001}),
+       "2001:db8:1::/64",
+       R().p(IPPROTO_TCP).d("::1").dport(15001).j(drop()),
+       v6,
+       {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 0}},
+      {"v6_redirect_hides_original_dst",
+       Family::kV6,
+       redirect(PortRange{15001, 15001}),
+       "2001:db8:1::/64",
+       R().d("2001:db8:1::7").j(drop()),
+       v6,
+       {VerdictKind::kRedirect, Table::kNat, "OUTPUT", 0}},
+  };
+  for (const TranslatedForFilterCase& c : cases) {
+    const RuleSet rs = ruleSet(
+        {
+            table(Table::kNat,
+                  {builtin("OUTPUT", Policy::kAccept, {R().d(c.nat_dst).j(c.nat_target)})}),
+            table(Table::kFilter, {builtin("OUTPUT", Policy::kAccept, {c.filter_rule})}),
+        },
+        c.family);
+    const Verdict v = eval(rs, Hook::kOutput, c.packet);
+    expectVerdict(v, c.want, c.name);
+    if (c.want.kind == VerdictKind::kDrop) {
+      EXPECT_FALSE(v.to_ports.has_value()) << c.name;
+      EXPECT_FALSE(v.to_addr_first.has_value()) << c.name;
+    } else {
+      // The verdict reports the nat decision, not the rewritten packet.
+      EXPECT_EQ(v.to_ports, c.nat_target.to_ports) << c.name;
+      EXPECT_EQ(v.to_addr_first, c.nat_target.to_addr_first) << c.name;
+      EXPECT_EQ(v.to_addr_last, c.nat_target.to_addr_last) << c.name;
+    }
+  }
+}
+
+// A filter chain longer than ChainClassifier::kLinearScanMax is probed by hashing dst and
+// dport, so the compiled engine must key the probe on the translated packet too.
+TEST_P(TraversalTest, LongFilterChainMatchesTheTranslatedDestination) {
+  std::vector<Rule> filter_rules;
+  for (std::uint16_t port = 1; port <= 6; ++port) {
+    filter_rules.push_back(R().p(IPPROTO_TCP).d("203.0.113.7").dport(port).j(accept()));
+  }
+  filter_rules.push_back(R().p(IPPROTO_TCP).d("127.0.0.1").dport(15001).j(drop()));  // 6
+  filter_rules.push_back(R().p(IPPROTO_TCP).d("203.0.113.7").dport(443).j(drop()));  // 7
+  const RuleSet rs = ruleSet({
+      table(Table::kNat, {builtin("OUTPUT", Policy::kAccept,
+                                  {R().d("203.0.113.0/24").j(redirect(PortRange{15001, 15001}))})}),
+      table(Table::kFilter, {builtin("OUTPUT", Policy::kAccept, std::move(filter_rules))}),
+  });
+  expectVerdict(eval(rs, Hook::kOutput, tcp("10.0.0.5", 40000, "203.0.113.7", 443)),
+                {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 6});
+}
+
+// The translation is the later tables' view only: a filter ACCEPT keeps the nat verdict, and
+// a filter rule on the original destination still decides when nat did not translate.
+TEST_P(TraversalTest, UntranslatedPacketReachesFilterUnchanged) {
+  const RuleSet rs = ruleSet({
+      table(Table::kNat,
+            {builtin("OUTPUT", Policy::kAccept, {R().d("203.0.113.0/24").j(redirect())})}),
+      table(Table::kFilter,
+            {builtin("OUTPUT", Policy::kAccept, {R().d("198.51.100.7").j(drop())})}),
+  });
+  expectVerdict(eval(rs, Hook::kOutput, tcp("10.0.0.5", 40000, "198.51.100.7", 443)),
+                {VerdictKind::kDrop, Table::kFilter, "OUTPUT", 0});
 }
 
 TEST_P(TraversalTest, MarkIsVisibleToLaterRulesAndTables) {

@@ -21,7 +21,8 @@ inline std::variant<RuleSet, LoadError> loadText(const std::string& text,
 }
 
 // loadOk loads text and fails the test (returning an empty set) when it does not load.
-inline RuleSet loadOk(const std::string& text, Family family = Family::kV4,
+inline RuleSet loadOk(const std::string& text,
+                      Family family = Family::kV4,
                       const std::string& ipsets = "") {
   auto r = loadText(text, family, ipsets);
   if (auto* e = std::get_if<LoadError>(&r)) {

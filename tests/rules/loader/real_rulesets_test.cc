@@ -38,12 +38,15 @@ struct Expect {
 
 // The group `ftp` is resolved at load time, as the kernel's tools do; INDEX.md records that it
 // does not exist on the reference machine. Decide from this machine's group database.
-bool ftpGroupExists() { return getgrnam("ftp") != nullptr; }
+bool ftpGroupExists() {
+  return getgrnam("ftp") != nullptr;
+}
 
 std::vector<Expect> expectations() {
   std::vector<Expect> e = {
       {"docker-swarm-portmap-nat.rules", Family::kV4, "", 14, 67, "unsupported target MASQUERADE"},
-      {"docker-usernet-portmap-nat.rules", Family::kV4, "", 11, 48, "unsupported target MASQUERADE"},
+      {"docker-usernet-portmap-nat.rules", Family::kV4, "", 11, 48,
+       "unsupported target MASQUERADE"},
       {"docker-usernet-portmap-noproxy-nat.rules", Family::kV4, "", 11, 59,
        "unsupported target MASQUERADE"},
       {"istio-basic-exclude-nic.rules", Family::kV4, "", 0, 0, ""},
@@ -80,7 +83,8 @@ std::vector<Expect> expectations() {
   return e;
 }
 
-std::variant<RuleSet, LoadError> loadFile(const fs::path& p, Family family,
+std::variant<RuleSet, LoadError> loadFile(const fs::path& p,
+                                          Family family,
                                           const std::string& ipsets) {
   std::vector<RuleSource> sets;
   if (!ipsets.empty()) sets.push_back({"sets.ipset", ipsets});
@@ -93,8 +97,8 @@ void expectRoundTrip(const RuleSet& rs, const std::string& ipsets, const std::st
   if (!ipsets.empty()) sets.push_back({"sets.ipset", ipsets});
   auto again = loadRuleSet({{"printed", printed}}, sets, LoadOptions{rs.family});
   ASSERT_TRUE(std::holds_alternative<RuleSet>(again))
-      << name << ": printed text does not load: " << std::get<LoadError>(again).message()
-      << "\n" << printed;
+      << name << ": printed text does not load: " << std::get<LoadError>(again).message() << "\n"
+      << printed;
   EXPECT_EQ(diffRuleSets(rs, std::get<RuleSet>(again)), "") << name << "\n" << printed;
   EXPECT_EQ(printRuleSet(std::get<RuleSet>(again)), printed) << name;
 }
@@ -141,10 +145,10 @@ TEST(RealRulesetsTest, IstioIpnetsInsertAtOneGivesTheKernelsOrder) {
   const RuleSet rs = std::get<RuleSet>(
       loadFile(kRulesets / "istio-ipnets-kube-virt-interfaces.rules", Family::kV4, ""));
   // INDEX.md: final order eth2-REDIRECT, eth1-REDIRECT, eth2-RETURN, eth1-RETURN.
-  EXPECT_EQ(chainSummary(*findChain(rs, Table::kNat, "PREROUTING")),
-            (std::vector<std::string>{"eth2 10.0.0.0/8 ISTIO_REDIRECT",
-                                      "eth1 10.0.0.0/8 ISTIO_REDIRECT", "eth2 RETURN",
-                                      "eth1 RETURN"}));
+  EXPECT_EQ(
+      chainSummary(*findChain(rs, Table::kNat, "PREROUTING")),
+      (std::vector<std::string>{"eth2 10.0.0.0/8 ISTIO_REDIRECT", "eth1 10.0.0.0/8 ISTIO_REDIRECT",
+                                "eth2 RETURN", "eth1 RETURN"}));
 }
 
 TEST(RealRulesetsTest, OsmInsertWithoutPositionPrepends) {

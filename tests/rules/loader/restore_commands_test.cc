@@ -90,8 +90,7 @@ TEST(RestoreCommandsTest, TablesChainsPoliciesAndComments) {
 TEST(RestoreCommandsTest, SourcesConcatenateLikeNoflush) {
   const std::vector<RuleSource> sources = {
       {"one.rules", "*nat\n:A -\n-A A -j RETURN\n-A OUTPUT -j A\nCOMMIT\n"},
-      {"two.rules",
-       "*nat\n-A A -m comment --comment second\n-N B\n-A OUTPUT -j B\nCOMMIT\n"},
+      {"two.rules", "*nat\n-A A -m comment --comment second\n-N B\n-A OUTPUT -j B\nCOMMIT\n"},
       {"three.rules", "*nat\n:B -\n:A -\n-A A -m comment --comment flushed\nCOMMIT\n"},
   };
   auto r = loadRuleSet(sources, {}, LoadOptions{});
@@ -183,8 +182,8 @@ TEST(RestoreCommandsTest, IpsetSaveInput) {
       "add tgt 192.168.1.7\n"
       "create ex hash:ip\n"
       "add ex 10.1.2.3\n";
-  const RuleSet rs = loadOk("*nat\n-A OUTPUT -m set --match-set tgt dst -j RETURN\nCOMMIT\n",
-                            Family::kV4, sets);
+  const RuleSet rs =
+      loadOk("*nat\n-A OUTPUT -m set --match-set tgt dst -j RETURN\nCOMMIT\n", Family::kV4, sets);
   ASSERT_EQ(rs.sets.size(), 2u);
   const IpSet& tgt = rs.sets.at("tgt");
   EXPECT_EQ(tgt.type, "hash:net");

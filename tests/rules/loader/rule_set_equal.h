@@ -18,7 +18,6 @@ namespace detail {
 template <typename T>
 bool eq(const std::optional<T>& a, const std::optional<T>& b);
 
-
 inline bool eq(const AddrMatch& a, const AddrMatch& b) {
   return a.cidr == b.cidr && a.invert == b.invert;
 }
@@ -32,9 +31,9 @@ inline bool eq(const TcpFlagsMatch& a, const TcpFlagsMatch& b) {
   return a.mask == b.mask && a.comp == b.comp && a.invert == b.invert;
 }
 inline bool eq(const AddrTypeMatch& a, const AddrTypeMatch& b) {
-  return a.src_types == b.src_types && a.src_invert == b.src_invert &&
-         a.dst_types == b.dst_types && a.dst_invert == b.dst_invert &&
-         a.limit_iface_in == b.limit_iface_in && a.limit_iface_out == b.limit_iface_out;
+  return a.src_types == b.src_types && a.src_invert == b.src_invert && a.dst_types == b.dst_types &&
+         a.dst_invert == b.dst_invert && a.limit_iface_in == b.limit_iface_in &&
+         a.limit_iface_out == b.limit_iface_out;
 }
 inline bool eq(const CtStateMatch& a, const CtStateMatch& b) {
   return a.states == b.states && a.invert == b.invert;
@@ -42,7 +41,9 @@ inline bool eq(const CtStateMatch& a, const CtStateMatch& b) {
 inline bool eq(const MarkMatch& a, const MarkMatch& b) {
   return a.value == b.value && a.mask == b.mask && a.invert == b.invert;
 }
-inline bool eq(const IdRange& a, const IdRange& b) { return a.first == b.first && a.last == b.last; }
+inline bool eq(const IdRange& a, const IdRange& b) {
+  return a.first == b.first && a.last == b.last;
+}
 inline bool eq(const OwnerMatch& a, const OwnerMatch& b) {
   return eq(a.uid, b.uid) && a.uid_invert == b.uid_invert && eq(a.gid, b.gid) &&
          a.gid_invert == b.gid_invert && a.socket_exists == b.socket_exists;

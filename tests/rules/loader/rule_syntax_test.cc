@@ -138,9 +138,12 @@ TEST(RuleSyntaxTest, MarkTargetFormsNormaliseToSetXmark) {
   };
   // libxt_MARK's translation, mark = (mark & ~mask) ^ value.
   const Case cases[] = {
-      {"--set-xmark 0x10/0xf0", 0x10, 0xf0}, {"--set-xmark 5", 5, 0xffffffff},
-      {"--set-mark 0x1/0x3", 0x1, 0x3},      {"--set-mark 0x4/0x3", 0x4, 0x7},
-      {"--and-mark 0xff", 0, 0xffffff00},    {"--or-mark 0x8", 0x8, 0x8},
+      {"--set-xmark 0x10/0xf0", 0x10, 0xf0},
+      {"--set-xmark 5", 5, 0xffffffff},
+      {"--set-mark 0x1/0x3", 0x1, 0x3},
+      {"--set-mark 0x4/0x3", 0x4, 0x7},
+      {"--and-mark 0xff", 0, 0xffffff00},
+      {"--or-mark 0x8", 0x8, 0x8},
       {"--xor-mark 0x8", 0x8, 0},
   };
   for (const Case& c : cases) {
@@ -244,14 +247,12 @@ TEST(RuleSyntaxTest, RefusedFormsNameLineColumnAndReason) {
       {"-A OUTPUT -j MARK --set-mark 1 --or-mark 2", 32, "MARK takes only one"},
       {"-A OUTPUT -j MARK", 14, "MARK needs --set-xmark"},
       {"-A OUTPUT -j MARK --or-mark 1/2", 29, "invalid mark"},
-      {"-A OUTPUT -p tcp -j DNAT --to-destination 10.0.0.2-10.0.0.1", 43,
-       "invalid address range"},
+      {"-A OUTPUT -p tcp -j DNAT --to-destination 10.0.0.2-10.0.0.1", 43, "invalid address range"},
       {"-A OUTPUT -p tcp -j DNAT --to-destination 10.0.0.1:", 43, "missing port"},
       {"-A OUTPUT -p tcp -j DNAT --to-destination [::1]:80", 43, "invalid IPv4 address"},
       {"-A OUTPUT -j DNAT", 14, "DNAT needs --to-destination"},
       {"-A OUTPUT -p tcp -j REDIRECT --random", 30, "unsupported option --random of this target"},
-      {"-A OUTPUT -j LOG --log-prefix 012345678901234567890123456789", 31,
-       "longer than 29"},
+      {"-A OUTPUT -j LOG --log-prefix 012345678901234567890123456789", 31, "longer than 29"},
       {"-A OUTPUT -j LOG --log-tcp-sequence", 18, "unsupported option --log-tcp-sequence"},
       {"-A OUTPUT -s 1.2.3.4 -s 1.2.3.5", 22, "multiple -s options"},
       {"-A OUTPUT -j RETURN -j ACCEPT", 21, "multiple -j options"},

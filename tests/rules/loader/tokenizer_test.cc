@@ -17,8 +17,10 @@ TEST(TokenizerTest, SplitsLikeIptablesRestore) {
   const TokCase cases[] = {
       {"blanks", "  -A  X\t-j RETURN ", {"-A", "X", "-j", "RETURN"}, {3, 7, 9, 12}},
       {"quoted word with blanks", "--comment \"a b\" x", {"--comment", "a b", "x"}, {1, 11, 17}},
-      {"escaped quote and apostrophe", R"(--comment "envoy\'s \"x\" \\")",
-       {"--comment", R"(envoy's "x" \)"}, {1, 11}},
+      {"escaped quote and apostrophe",
+       R"(--comment "envoy\'s \"x\" \\")",
+       {"--comment", R"(envoy's "x" \)"},
+       {1, 11}},
       {"empty quoted word", "--comment \"\" -j X", {"--comment", "", "-j", "X"}, {1, 11, 14, 17}},
       {"closing quote ends the word", "\"ab\"cd", {"ab", "cd"}, {1, 5}},
       {"quote inside a word joins", "ab\"c d\"", {"abc d"}, {1}},

@@ -16,13 +16,16 @@ struct Case {
 
 TEST(ValidatorTest, KernelChecksOnLoadedRules) {
   const Case cases[] = {
-      {"loop through two chains", "*nat\n-N A\n-N B\n-A OUTPUT -j A\n-A A -j B\n-A B -g A\nCOMMIT\n",
-       6, "loop: chain B jumps to A"},
+      {"loop through two chains",
+       "*nat\n-N A\n-N B\n-A OUTPUT -j A\n-A A -j B\n-A B -g A\nCOMMIT\n", 6,
+       "loop: chain B jumps to A"},
       {"self loop in an unreachable chain", "*nat\n-N A\n-A A -j A\nCOMMIT\n", 3, "loop"},
       {"REDIRECT reachable from POSTROUTING",
-       "*nat\n-N R\n-A R -p tcp -j REDIRECT --to-ports 1\n-A OUTPUT -j R\n-A POSTROUTING -j R\nCOMMIT\n",
-       3, "REDIRECT is only valid from PREROUTING and OUTPUT, used in chain R, reachable from "
-          "OUTPUT, POSTROUTING"},
+       "*nat\n-N R\n-A R -p tcp -j REDIRECT --to-ports 1\n-A OUTPUT -j R\n-A POSTROUTING -j "
+       "R\nCOMMIT\n",
+       3,
+       "REDIRECT is only valid from PREROUTING and OUTPUT, used in chain R, reachable from "
+       "OUTPUT, POSTROUTING"},
       {"DNAT in INPUT", "*nat\n-A INPUT -j DNAT --to-destination 1.2.3.4\nCOMMIT\n", 2,
        "DNAT is only valid from PREROUTING and OUTPUT"},
       {"REDIRECT outside nat", "*mangle\n-A PREROUTING -p tcp -j REDIRECT\nCOMMIT\n", 2,
@@ -44,7 +47,8 @@ TEST(ValidatorTest, KernelChecksOnLoadedRules) {
       {"-i in a user chain reached from OUTPUT",
        "*nat\n-N D\n-A D ! -i br0 -j RETURN\n-A OUTPUT -j D\nCOMMIT\n", 0, ""},
       {"owner from OUTPUT and POSTROUTING",
-       "*nat\n-N O\n-A O -m owner --uid-owner 1 -j RETURN\n-A OUTPUT -j O\n-A POSTROUTING -j O\nCOMMIT\n",
+       "*nat\n-N O\n-A O -m owner --uid-owner 1 -j RETURN\n-A OUTPUT -j O\n-A POSTROUTING -j "
+       "O\nCOMMIT\n",
        0, ""},
   };
   for (const Case& c : cases) {
