@@ -28,8 +28,8 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C build-asan --suit
 stage "concurrency tests under ThreadSanitizer"
 [[ -f build-tsan/build.ninja ]] ||
   meson setup build-tsan --buildtype=debug -Db_sanitize=thread -Db_lundef=false
-ninja -C build-tsan
-TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --suite tsan --print-errorlogs
+scripts/suite_targets.py build-tsan tsan | xargs ninja -C build-tsan
+TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite tsan --print-errorlogs
 
 stage "release build: unit, end-to-end and differential tests"
 if [[ $(id -u) -ne 0 && "${CI:-}" != "true" ]]; then
@@ -41,8 +41,8 @@ stage "fuzz smoke: each target ${fuzz_seconds}s"
 [[ -f build-fuzz/build.ninja ]] ||
   CC=clang CXX=clang++ meson setup build-fuzz --buildtype=debug -Dfuzz=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz_seconds="$fuzz_seconds"
-ninja -C build-fuzz
-meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes 1
+scripts/suite_targets.py build-fuzz fuzz | xargs ninja -C build-fuzz
+meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs --num-processes 1
 
 stage "summary"
 scripts/test_summary.py build-asan build-tsan build build-fuzz
