@@ -15,11 +15,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <variant>
 #include <string>
 #include <vector>
 
 #include "rules/engine/rule_set_builder.h"
 #include "xredir/rule_eval.h"
+#include "xredir/rule_loader.h"
 
 namespace xredir {
 namespace {
@@ -141,6 +143,38 @@ void BM_Compiled(benchmark::State& state) {
 
 BENCHMARK(BM_Reference)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000);
 BENCHMARK(BM_Compiled)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000);
+
+// BM_LoadText: loading the same rule set from its iptables-save text (tokenize, parse,
+// validate), as `xredir run` does at start and on SIGHUP; BM_Compile: compiling it.
+void BM_LoadText(benchmark::State& state) {
+  const std::string text = printRuleSet(kubeProxyRules(serviceRuleCount(state)));
+  std::size_t rules = 0;
+  for (auto _ : state) {
+    auto loaded = loadRuleSet({RuleSource{"bench.rules", text}}, {}, LoadOptions{});
+    if (!std::holds_alternative<RuleSet>(loaded)) {
+      state.SkipWithError(std::get<LoadError>(loaded).message().c_str());
+      return;
+    }
+    rules = 0;
+    for (const TableRules& table : std::get<RuleSet>(loaded).tables) {
+      for (const Chain& chain : table.chains) rules += chain.rules.size();
+    }
+    benchmark::DoNotOptimize(rules);
+  }
+  state.counters["rules_in_file"] = static_cast<double>(rules);
+  state.counters["text_bytes"] = static_cast<double>(text.size());
+}
+
+void BM_Compile(benchmark::State& state) {
+  const RuleSet rules = kubeProxyRules(serviceRuleCount(state));
+  for (auto _ : state) {
+    auto compiled = compileRuleSet(rules);
+    benchmark::DoNotOptimize(compiled.get());
+  }
+}
+
+BENCHMARK(BM_LoadText)->Arg(10000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Compile)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 // RatioReporter prints the console report and remembers each run's CPU time per iteration (ns):
 // the runs are single-threaded, and CPU time is what stays meaningful on a shared machine.
