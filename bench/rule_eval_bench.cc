@@ -48,7 +48,7 @@ RuleSet kubeProxyRules(int services) {
   chains.push_back(user("KUBE-NODEPORTS", {R().p(IPPROTO_TCP).dport(30080).j(jump("KUBE-SVC-0"))}));
 
   std::vector<Rule> svc_rules = {
-      R().mark(0x8000, 0x8000).j(drop()),
+      R().mark(0x8000, 0x8000).j(ret()),  // nat refuses DROP (the kernel does too)
       R().i("docker0").j(ret()),
       R().p(IPPROTO_UDP).d("169.254.20.10/32").dport(53).j(accept()),
   };
