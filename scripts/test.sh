@@ -22,8 +22,9 @@ git ls-files -z -- '*.h' '*.cc' '*.c' | xargs -0 clang-format --dry-run -Werror
 stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 [[ -f build-asan/build.ninja ]] ||
   meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
-ninja -C build-asan
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C build-asan --suite unit --print-errorlogs
+scripts/suite_targets.py build-asan unit | xargs ninja -C build-asan
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C build-asan --no-rebuild --suite unit --print-errorlogs
 
 stage "concurrency tests under ThreadSanitizer"
 [[ -f build-tsan/build.ninja ]] ||
