@@ -87,8 +87,13 @@ class OdstShimTest : public ::testing::Test {
       char* argv[] = {const_cast<char*>(args[0].c_str()), const_cast<char*>(args[1].c_str()),
                       const_cast<char*>(args[2].c_str()), const_cast<char*>(args[3].c_str()),
                       const_cast<char*>(args[4].c_str()), nullptr};
+      // A sanitizer build's options reach the probe too (they allow the shim to be preloaded
+      // ahead of the sanitizer runtime).
+      const char* asan = ::getenv("ASAN_OPTIONS");
+      const std::string env_asan = std::string("ASAN_OPTIONS=") + (asan != nullptr ? asan : "");
       char* envp[] = {const_cast<char*>(env_socket.c_str()), const_cast<char*>(env_preload.c_str()),
-                      const_cast<char*>(env_fallback.c_str()), nullptr};
+                      const_cast<char*>(env_fallback.c_str()), const_cast<char*>(env_asan.c_str()),
+                      nullptr};
       ::execve(argv[0], argv, envp);
       ::_exit(127);
     }
@@ -137,7 +142,7 @@ TEST_F(OdstShimTest, AnswersSoOriginalDstInTheKernelsFormat) {
         << c.name;
   }
   // The server was asked about exactly those connections, once per probe.
-  EXPECT_EQ(4u, source_.asked().size());
+  ASSERT_EQ(4u, source_.asked().size());
   EXPECT_EQ(v4.peer, source_.asked()[0].client);
   EXPECT_EQ(v4.local, source_.asked()[0].proxy);
 }
