@@ -173,8 +173,8 @@ void BM_Compile(benchmark::State& state) {
   }
 }
 
-BENCHMARK(BM_LoadText)->Arg(10000)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Compile)->Arg(10000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LoadText)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Compile)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 // RatioReporter prints the console report and remembers each run's CPU time per iteration (ns):
 // the runs are single-threaded, and CPU time is what stays meaningful on a shared machine.

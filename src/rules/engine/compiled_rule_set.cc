@@ -1,6 +1,9 @@
 // compiled_rule_set.cc: compiling a RuleSet and walking it with the chain classifiers.
 #include "rules/engine/compiled_rule_set.h"
 
+#include <string_view>
+#include <unordered_map>
+
 #include "rules/engine/hook_tables.h"
 #include "rules/engine/match_predicates.h"
 #include "rules/engine/table_outcome.h"
@@ -29,11 +32,15 @@ CompiledRuleSet::CompiledRuleSet(const RuleSet& rules) {
     CompiledTable& ct = tables_.emplace_back();
     ct.table = tr.table;
     // Name lookups resolve to the first chain of that name, as TableRules::findChain does.
-    const auto chain_index = [&tr](std::string_view name) {
-      for (std::size_t i = 0; i < tr.chains.size(); ++i) {
-        if (tr.chains[i].name == name) return static_cast<int>(i);
-      }
-      return -1;
+    // One map per table: a kube-proxy set has tens of thousands of chains and jumps, so a scan
+    // per jump made compiling quadratic. emplace keeps the first position of a repeated name.
+    std::unordered_map<std::string_view, int> chain_positions;
+    for (std::size_t i = 0; i < tr.chains.size(); ++i) {
+      chain_positions.emplace(tr.chains[i].name, static_cast<int>(i));
+    }
+    const auto chain_index = [&chain_positions](std::string_view name) {
+      const auto it = chain_positions.find(name);
+      return it == chain_positions.end() ? -1 : it->second;
     };
     for (int h = 0; h < kNumHooks; ++h) {
       ct.hook_chain[h] = chain_index(hookChainName(static_cast<Hook>(h)));

@@ -1,9 +1,12 @@
 // restore_parser.cc: the iptables-restore command grammar (see restore_parser.h).
 #include "rules/loader/restore_parser.h"
 
+#include <array>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "rules/loader/chain_index.h"
 #include "rules/loader/rule_parser.h"
 #include "rules/loader/rule_values.h"
 #include "rules/loader/tokenizer.h"
@@ -64,6 +67,9 @@ class RestoreParser {
   std::optional<LoadError> chainLine();
   std::optional<LoadError> commandLine();
   std::optional<LoadError> checkNewChainName(const Token& name) const;
+  const ChainIndex& chainIndex(const TableRules& table);
+  Chain* findChain(TableRules& table, std::string_view name);
+  void appendChain(TableRules& table, Chain chain);
 
   const RuleSource& source_;
   RuleSet& rules_;
@@ -71,7 +77,27 @@ class RestoreParser {
   std::vector<Token> tokens_;
   std::optional<Table> table_;
   int table_line_ = 0;
+  // One index per table, built on the table's first use in this source (earlier sources may
+  // have added chains) and kept current by appendChain, the only place chains are added.
+  std::array<std::optional<ChainIndex>, kNumTables> chain_indexes_;
 };
+
+const ChainIndex& RestoreParser::chainIndex(const TableRules& table) {
+  std::optional<ChainIndex>& index = chain_indexes_[static_cast<std::size_t>(table.table)];
+  if (!index) index.emplace(table);
+  return *index;
+}
+
+Chain* RestoreParser::findChain(TableRules& table, std::string_view name) {
+  const auto pos = chainIndex(table).find(name);
+  return pos ? &table.chains[*pos] : nullptr;
+}
+
+void RestoreParser::appendChain(TableRules& table, Chain chain) {
+  chainIndex(table);  // built before the push, so that the new chain is added exactly once
+  chain_indexes_[static_cast<std::size_t>(table.table)]->add(chain.name, table.chains.size());
+  table.chains.push_back(std::move(chain));
+}
 
 std::optional<LoadError> RestoreParser::run() {
   std::string_view text = source_.text;
@@ -163,7 +189,7 @@ std::optional<LoadError> RestoreParser::chainLine() {
     return error(tokens_[i + 1].column, "unexpected \"" + tokens_[i + 1].text + "\"");
   }
   TableRules& table = ensureTable(rules_, *table_);
-  Chain* chain = table.findChain(name.text);
+  Chain* chain = findChain(table, name.text);
   if (chain != nullptr && chain->builtin) {
     if (policy.text == "-") return std::nullopt;
     auto p = parsePolicy(policy.text);
@@ -181,7 +207,7 @@ std::optional<LoadError> RestoreParser::chainLine() {
   if (auto e = checkNewChainName(name)) return e;
   Chain c;
   c.name = name.text;
-  table.chains.push_back(std::move(c));
+  appendChain(table, std::move(c));
   return std::nullopt;
 }
 
@@ -217,7 +243,7 @@ std::optional<LoadError> RestoreParser::commandLine() {
   if (i >= tokens_.size()) return error(cmd.column, c + " needs a chain name");
   const Token& chain_tok = tokens_[i++];
   TableRules& table = ensureTable(rules_, *table_);
-  Chain* chain = table.findChain(chain_tok.text);
+  Chain* chain = findChain(table, chain_tok.text);
 
   if (kind == Cmd::kNew) {
     if (chain != nullptr)
@@ -227,7 +253,7 @@ std::optional<LoadError> RestoreParser::commandLine() {
       return error(tokens_[i].column, "unexpected \"" + tokens_[i].text + "\"");
     Chain nc;
     nc.name = chain_tok.text;
-    table.chains.push_back(std::move(nc));
+    appendChain(table, std::move(nc));
     return std::nullopt;
   }
   if (chain == nullptr) {
@@ -270,17 +296,20 @@ std::optional<LoadError> RestoreParser::commandLine() {
   ctx.family = rules_.family;
   ctx.table = *table_;
   ctx.chains = &table;
+  ctx.chain_index = &chainIndex(table);
   ctx.sets = &rules_.sets;
   auto parsed = parseRuleOptions(tokens_, i, ctx);
   if (auto* e = std::get_if<LoadError>(&parsed)) return *e;
   auto& new_rules = std::get<ParsedRules>(parsed);
   for (Rule& r : new_rules) r.where = SourceLocation{source_.name, line_};
   if (kind == Cmd::kAppend) {
-    chain->rules.insert(chain->rules.end(), new_rules.begin(), new_rules.end());
+    chain->rules.insert(chain->rules.end(), std::make_move_iterator(new_rules.begin()),
+                        std::make_move_iterator(new_rules.end()));
   } else {
     // iptables inserts each expanded rule at the same index, which reverses them.
     chain->rules.insert(chain->rules.begin() + static_cast<std::ptrdiff_t>(position),
-                        new_rules.rbegin(), new_rules.rend());
+                        std::make_move_iterator(new_rules.rbegin()),
+                        std::make_move_iterator(new_rules.rend()));
   }
   return std::nullopt;
 }

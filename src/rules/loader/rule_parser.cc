@@ -382,6 +382,7 @@ class RuleParser {
                                       int column,
                                       bool invert,
                                       const std::vector<const Token*>& args);
+  const Chain* findContextChain(std::string_view name) const;
   std::optional<LoadError> setTarget(const Token& name, bool is_goto);
   std::optional<LoadError> applyTarget(Opt id,
                                        const std::string& display,
@@ -1012,6 +1013,13 @@ bool isStandardOrExtensionTarget(std::string_view name) {
   return false;
 }
 
+const Chain* RuleParser::findContextChain(std::string_view name) const {
+  if (ctx_.chains == nullptr) return nullptr;
+  if (ctx_.chain_index == nullptr) return ctx_.chains->findChain(name);
+  const auto pos = ctx_.chain_index->find(name);
+  return pos ? &ctx_.chains->chains[*pos] : nullptr;
+}
+
 std::optional<LoadError> RuleParser::setTarget(const Token& tok, bool is_goto) {
   st_.target_set = true;
   st_.target_column = tok.column;
@@ -1060,7 +1068,7 @@ std::optional<LoadError> RuleParser::setTarget(const Token& tok, bool is_goto) {
       if (name == n) return error(tok.column, "unsupported target " + name);
     }
   }
-  const Chain* c = ctx_.chains != nullptr ? ctx_.chains->findChain(name) : nullptr;
+  const Chain* c = findContextChain(name);
   if (c == nullptr) {
     if (is_goto) return error(tok.column, "goto target " + name + " is not a chain of this table");
     return error(tok.column, "unknown target or chain " + name +

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "rules/loader/chain_index.h"
 #include "rules/loader/tokenizer.h"
 #include "xredir/rule_loader.h"
 #include "xredir/rule_model.h"
@@ -28,6 +29,9 @@ struct RuleContext {
   Family family = Family::kV4;
   Table table = Table::kNat;
   const TableRules* chains = nullptr;  // chains existing at this line
+  // The index of *chains, so that resolving a jump target does not scan them; without one the
+  // lookup falls back to TableRules::findChain (same answer, linear time).
+  const ChainIndex* chain_index = nullptr;
   const std::map<std::string, IpSet, std::less<>>* sets = nullptr;
 };
 

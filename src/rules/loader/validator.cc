@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rules/loader/chain_index.h"
 #include "rules/loader/rule_values.h"
 #include "xredir/rule_loader.h"
 
@@ -53,14 +54,15 @@ class Validator {
                  std::size_t chain,
                  unsigned hook,
                  std::vector<unsigned>& masks);
-  int chainIndex(const TableRules& t, const std::string& name) const {
-    for (std::size_t i = 0; i < t.chains.size(); ++i) {
-      if (t.chains[i].name == name) return static_cast<int>(i);
-    }
-    return -1;
+  // chainIndex returns the position of the first chain named name in the table being checked
+  // (the one chain_index_ was built for), or -1.
+  int chainIndex(const std::string& name) const {
+    const auto pos = chain_index_.find(name);
+    return pos ? static_cast<int>(*pos) : -1;
   }
 
   const RuleSet& rules_;
+  loader::ChainIndex chain_index_;  // of the table checkTable is checking
 };
 
 std::optional<LoadError> Validator::run() {
@@ -90,12 +92,13 @@ std::optional<LoadError> Validator::run() {
 
 std::optional<LoadError> Validator::checkTable(const TableRules& t) {
   const std::string table = tableName(t.table);
+  chain_index_ = loader::ChainIndex(t);
   for (std::size_t i = 0; i < t.chains.size(); ++i) {
     const Chain& c = t.chains[i];
-    for (std::size_t j = 0; j < i; ++j) {
-      if (t.chains[j].name == c.name) {
-        return LoadError{"", 0, 0, "chain " + c.name + " appears twice in table " + table};
-      }
+    // The index holds the first chain of each name: any other position means an earlier chain
+    // has the same name.
+    if (chain_index_.find(c.name) != i) {
+      return LoadError{"", 0, 0, "chain " + c.name + " appears twice in table " + table};
     }
     if (c.builtin) {
       auto h = hookFromChainName(c.name);
@@ -151,7 +154,7 @@ std::optional<LoadError> Validator::findLoop(const TableRules& t,
   state[chain] = 1;
   for (const Rule& r : t.chains[chain].rules) {
     if (r.target.kind != TargetKind::kJump && r.target.kind != TargetKind::kGoto) continue;
-    const int next = chainIndex(t, r.target.chain);
+    const int next = chainIndex(r.target.chain);
     if (next < 0) continue;  // reported by checkRule
     if (state[static_cast<std::size_t>(next)] == 1) {
       return error(r, "loop: chain " + t.chains[chain].name + " jumps to " + r.target.chain +
@@ -173,7 +176,7 @@ void Validator::markHooks(const TableRules& t,
   masks[chain] |= hook;
   for (const Rule& r : t.chains[chain].rules) {
     if (r.target.kind != TargetKind::kJump && r.target.kind != TargetKind::kGoto) continue;
-    const int next = chainIndex(t, r.target.chain);
+    const int next = chainIndex(r.target.chain);
     if (next >= 0) markHooks(t, static_cast<std::size_t>(next), hook, masks);
   }
 }
@@ -182,7 +185,7 @@ std::optional<LoadError> Validator::checkRule(const TableRules& t, const Chain& 
   const Family fam = rules_.family;
   const Target& tg = r.target;
   if (tg.kind == TargetKind::kJump || tg.kind == TargetKind::kGoto) {
-    const int idx = chainIndex(t, tg.chain);
+    const int idx = chainIndex(tg.chain);
     if (idx < 0) return error(r, "unknown jump target " + tg.chain + " in chain " + c.name);
     if (t.chains[static_cast<std::size_t>(idx)].builtin) {
       return error(r, "cannot jump to built-in chain " + tg.chain);
