@@ -68,6 +68,7 @@ struct ConnectionView {
   bool assured = false;
   bool dst_translated = false;     // the reply source differs from the original destination
   bool src_port_remapped = false;  // the client's port was changed to keep the reply unique
+  bool src_translated = false;     // the reply destination differs from the original source
   std::uint64_t last_use_ns = 0;
   std::uint64_t expires_ns = 0;
   ReplyPath reply_path;
@@ -100,6 +101,14 @@ struct NewConnection {
   std::array<std::uint8_t, 16> to_addr{};  // same family as `original`
   std::uint16_t to_port_first = 0;         // inclusive range of destination ports
   std::uint16_t to_port_last = 0;
+  // Source translation of a translated connection: the reply is addressed to `src_to_addr`
+  // instead of the client. The OUTPUT hook needs it: a local client's address is local, so
+  // the proxy's replies to it would be delivered over lo and never cross the datapath; the
+  // proxy sees the injection pair's next hop as the client instead (same family as `original`;
+  // only with translate_dst). Such a connection's reply path is the injection pair, known to
+  // the datapath: its `reply_path` is not stored and reads back as all zero.
+  bool translate_src = false;
+  std::array<std::uint8_t, 16> src_to_addr{};
   ReplyPath reply_path;
   std::uint8_t tcp_flags = 0;  // the first packet's flags; TCP must be a SYN without ACK
 };

@@ -36,6 +36,11 @@ struct StepInput {
   const PacketMeta* context = nullptr;
   std::uint32_t ingress_ifindex = 0;
   std::uint64_t now_ns = 0;
+  // Source translation for a connection the verdict translates (REDIRECT/DNAT): the client's
+  // address as the translated packets carry it. The datapath's OUTPUT hook sets it to the
+  // injection pair's next hop, so that the proxy answers a local client through the pair
+  // (conntrack.h, NewConnection::translate_src). Must match the frame's family.
+  std::optional<IpAddr> source_nat;
 };
 
 // StepAction: what the datapath does with the frame. The zero value is not an action.

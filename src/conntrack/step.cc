@@ -137,6 +137,13 @@ StepResult stepPacket(ConntrackTable& table,
     }
     return make(StepAction::kDrop, *refused);
   }
+  if (nc.translate_dst && in.source_nat) {
+    if (in.source_nat->family != parsed.family) {
+      return make(StepAction::kError, StepDetail::kBadTranslation);
+    }
+    nc.translate_src = true;
+    nc.src_to_addr = in.source_nat->bytes;
+  }
 
   const InsertResult ir = table.insert(nc, in.now_ns);
   switch (ir.status) {

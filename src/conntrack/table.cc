@@ -52,30 +52,47 @@ enum : std::uint8_t {
   kAssured = 1 << 2,
   kDstTranslated = 1 << 3,
   kSrcRemapped = 1 << 4,
+  kSrcTranslated = 1 << 5,
 };
 
 constexpr std::uint32_t kNil = 0xffffffffU;
 
-// Entry is one connection. Tuples are stored without repetition: the original source (the
-// client) is also the reply destination (only its port may differ, reply_dst_port), and the
-// reply source is the translated destination. 88 bytes (static_assert below).
+// Entry is one connection: the original tuple, and of the reply tuple what may differ from the
+// original's inverse: its source (the translated destination) and, for a source-translated
+// connection, its destination. Such a connection's reply path is the injection pair, which the
+// datapath knows, so the bytes of the reply path hold that address instead (`path` and
+// `reply_dst_addr` share storage; kSrcTranslated says which): a connection stays 88 bytes
+// (static_assert below), i.e. 112 with its index slots.
 struct Entry {
-  std::array<std::uint8_t, 16> client_addr;     // original src == reply dst
+  std::array<std::uint8_t, 16> client_addr;     // original src (== reply dst unless src translated)
   std::array<std::uint8_t, 16> orig_dst_addr;   // original dst
   std::array<std::uint8_t, 16> reply_src_addr;  // reply src (== orig dst unless translated)
   std::uint64_t last_use_ns;
-  std::uint32_t ifindex;  // while free: the next free entry (kNil ends the list)
   std::uint16_t client_port;
   std::uint16_t orig_dst_port;
   std::uint16_t reply_src_port;
   std::uint16_t reply_dst_port;
-  MacAddr peer_mac;
-  MacAddr own_mac;
+  struct Path {
+    std::uint32_t ifindex;  // while free: the next free entry (kNil ends the list)
+    MacAddr peer_mac;
+    MacAddr own_mac;
+  };
+  union {
+    Path path;                                    // without kSrcTranslated
+    std::array<std::uint8_t, 16> reply_dst_addr;  // with kSrcTranslated
+  };
   std::uint8_t protocol;
   Family family;
   TcpState tcp_state;
   std::uint8_t flags;  // 0 while free
 
+  const std::array<std::uint8_t, 16>& replyDst() const {
+    return (flags & kSrcTranslated) ? reply_dst_addr : client_addr;
+  }
+  ReplyPath replyPath() const {
+    if (flags & kSrcTranslated) return ReplyPath{};
+    return ReplyPath{path.ifindex, path.peer_mac, path.own_mac};
+  }
   FlowTuple original() const {
     FlowTuple t;
     t.src_addr = client_addr;
@@ -89,7 +106,7 @@ struct Entry {
   FlowTuple reply() const {
     FlowTuple t;
     t.src_addr = reply_src_addr;
-    t.dst_addr = client_addr;
+    t.dst_addr = replyDst();
     t.src_port = reply_src_port;
     t.dst_port = reply_dst_port;
     t.protocol = protocol;
@@ -103,7 +120,7 @@ struct Entry {
              client_addr == t.src_addr && orig_dst_addr == t.dst_addr;
     }
     return reply_src_port == t.src_port && reply_dst_port == t.dst_port &&
-           reply_src_addr == t.src_addr && client_addr == t.dst_addr;
+           reply_src_addr == t.src_addr && replyDst() == t.dst_addr;
   }
   std::uint64_t timeoutNs() const {
     if (protocol == kIpProtoTcp) return tcpTimeoutNs(tcp_state);
@@ -247,7 +264,7 @@ struct alignas(64) ConntrackTable::Shard {
   std::uint32_t allocate() {
     const std::uint32_t e = free_head;
     if (e == kNil) return kNil;
-    free_head = pool[e].ifindex;
+    free_head = pool[e].path.ifindex;
     ++used;
     return e;
   }
@@ -264,7 +281,7 @@ struct alignas(64) ConntrackTable::Shard {
 
   void release(std::uint32_t e) {
     pool[e].flags = 0;
-    pool[e].ifindex = free_head;
+    pool[e].path.ifindex = free_head;
     free_head = e;
     --used;
   }
@@ -305,7 +322,7 @@ ConntrackTable::ConntrackTable(const ConntrackConfig& config)
     for (std::uint32_t k = 0; k < s.num_slots; ++k) s.slots[k] = Slot{0, kNil};
     for (std::uint32_t e = 0; e < s.capacity; ++e) {
       s.pool[e].flags = 0;
-      s.pool[e].ifindex = (e + 1 < s.capacity) ? e + 1 : kNil;
+      s.pool[e].path.ifindex = (e + 1 < s.capacity) ? e + 1 : kNil;
     }
     s.free_head = 0;
   }
@@ -336,9 +353,10 @@ ConnectionView viewOf(const Entry& e) {
   v.assured = (e.flags & kAssured) != 0;
   v.dst_translated = (e.flags & kDstTranslated) != 0;
   v.src_port_remapped = (e.flags & kSrcRemapped) != 0;
+  v.src_translated = (e.flags & kSrcTranslated) != 0;
   v.last_use_ns = e.last_use_ns;
   v.expires_ns = e.expiresNs();
-  v.reply_path = ReplyPath{e.ifindex, e.peer_mac, e.own_mac};
+  v.reply_path = e.replyPath();
   return v;
 }
 
@@ -407,10 +425,10 @@ TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
 
   result.status = TrackStatus::kHit;
   result.dir = dir;
-  result.rewrite = (entry.flags & (kDstTranslated | kSrcRemapped)) != 0;
+  result.rewrite = (entry.flags & (kDstTranslated | kSrcRemapped | kSrcTranslated)) != 0;
   result.target =
       dir == Direction::kOriginal ? entry.reply().inverted() : entry.original().inverted();
-  result.reply_path = ReplyPath{entry.ifindex, entry.peer_mac, entry.own_mac};
+  result.reply_path = entry.replyPath();
   ++shard.counters.lookup_hits;
   if (kill_after) {
     shard.removeEntry(hasher_, e);
@@ -434,6 +452,7 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
     return result;
   }
   if (conn.translate_dst && conn.to_port_first > conn.to_port_last) return result;
+  if (conn.translate_src && !conn.translate_dst) return result;
 
   // Hashes that do not depend on the table's contents are computed before taking the lock.
   const std::uint64_t client_hash = hasher_.endpointHash(orig.src_addr, orig.src_port);
@@ -441,6 +460,11 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
       client_hash, hasher_.endpointHash(orig.dst_addr, orig.dst_port), orig.protocol, orig.family);
   const std::uint32_t shard_index = shardIndex(orig_hash, shard_count_);
   Shard& shard = shards_[shard_index];
+  // The reply's destination: the client, or the address a source translation gives it.
+  const std::array<std::uint8_t, 16>& reply_dst_addr =
+      conn.translate_src ? conn.src_to_addr : orig.src_addr;
+  const std::uint64_t reply_client_hash =
+      conn.translate_src ? hasher_.endpointHash(reply_dst_addr, orig.src_port) : client_hash;
 
   const std::array<std::uint8_t, 16>& to_addr = conn.translate_dst ? conn.to_addr : orig.dst_addr;
   const std::uint32_t first = conn.translate_dst ? conn.to_port_first : orig.dst_port;
@@ -452,7 +476,7 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
 
   FlowTuple reply;
   reply.src_addr = to_addr;
-  reply.dst_addr = orig.src_addr;
+  reply.dst_addr = reply_dst_addr;
   reply.dst_port = orig.src_port;
   reply.protocol = orig.protocol;
   reply.family = orig.family;
@@ -482,7 +506,7 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   const std::uint32_t port_tries = std::min(range, kMaxNatAttempts);
   for (std::uint32_t k = 0; k < port_tries && !found; ++k) {
     reply.src_port = static_cast<std::uint16_t>(first + (start_port - first + k) % range);
-    reply_hash = hasher_.combine(hasher_.endpointHash(to_addr, reply.src_port), client_hash,
+    reply_hash = hasher_.combine(hasher_.endpointHash(to_addr, reply.src_port), reply_client_hash,
                                  orig.protocol, orig.family);
     found = usable(reply_hash);
   }
@@ -500,7 +524,7 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
     for (std::uint32_t i = 0; i < size && attempts < kMaxNatAttempts; ++i) {
       const auto port = static_cast<std::uint16_t>(lo + (offset + i) % size);
       reply.dst_port = port;
-      reply_hash = hasher_.combine(to_hash, hasher_.endpointHash(orig.src_addr, port),
+      reply_hash = hasher_.combine(to_hash, hasher_.endpointHash(reply_dst_addr, port),
                                    orig.protocol, orig.family);
       if (shardIndex(reply_hash, shard_count_) != shard_index) continue;  // cheap; not counted
       ++attempts;
@@ -559,19 +583,23 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   entry.orig_dst_addr = orig.dst_addr;
   entry.reply_src_addr = reply.src_addr;
   entry.last_use_ns = now_ns;
-  entry.ifindex = conn.reply_path.ifindex;
   entry.client_port = orig.src_port;
   entry.orig_dst_port = orig.dst_port;
   entry.reply_src_port = reply.src_port;
   entry.reply_dst_port = reply.dst_port;
-  entry.peer_mac = conn.reply_path.peer_mac;
-  entry.own_mac = conn.reply_path.own_mac;
+  if (conn.translate_src) {
+    entry.reply_dst_addr = reply.dst_addr;
+  } else {
+    entry.path =
+        Entry::Path{conn.reply_path.ifindex, conn.reply_path.peer_mac, conn.reply_path.own_mac};
+  }
   entry.protocol = orig.protocol;
   entry.family = orig.family;
   entry.tcp_state = orig.protocol == kIpProtoTcp ? TcpState::kSynSent : TcpState::kNone;
   const bool dst_translated = reply.src_addr != orig.dst_addr || reply.src_port != orig.dst_port;
   entry.flags = static_cast<std::uint8_t>(kInUse | (dst_translated ? kDstTranslated : 0) |
-                                          (remapped ? kSrcRemapped : 0));
+                                          (remapped ? kSrcRemapped : 0) |
+                                          (conn.translate_src ? kSrcTranslated : 0));
   shard.insertSlot(static_cast<std::uint32_t>(orig_hash), makeRef(e, Direction::kOriginal));
   shard.insertSlot(static_cast<std::uint32_t>(reply_hash), makeRef(e, Direction::kReply));
   ++shard.counters.inserts;

@@ -45,6 +45,16 @@ class ConfigReader {
     }
   }
 
+  void readBool(const char* section, const char* key, bool& out) {
+    if (const toml::node* n = find(section, key)) {
+      if (auto v = n->value<bool>()) {
+        out = *v;
+      } else {
+        fail(*n, section, key, "expected true or false");
+      }
+    }
+  }
+
   template <typename T>
   void readList(const char* section, const char* key, std::vector<T>& out) {
     const toml::node* n = find(section, key);
@@ -143,6 +153,15 @@ std::variant<RunConfig, std::string> parseRunConfig(const std::string& text,
   r.readString("api", "socket", c.api_socket);
   r.readList("api", "allowed_uids", c.api_uids);
   r.readList("api", "allowed_gids", c.api_gids);
+  r.readBool("output", "enabled", c.output_enabled);
+  r.readList("output", "protocols", c.output_protocols);
+  r.readList("output", "exclude_uids", c.output_exclude_uids);
+  r.readList("output", "exclude_marks", c.output_exclude_marks);
+  r.readString("output", "source_v4", c.output_source_v4);
+  r.readString("output", "source_v6", c.output_source_v6);
+  r.readBool("output", "ipv6", c.output_ipv6);
+  r.readUint("output", "route_table", c.output_route_table, 1, 0xfffffffe);
+  r.readUint("output", "rule_pref", c.output_rule_pref, 1, 32000);
   r.readString("metrics", "listen", c.metrics_listen);
   r.checkUnknown();
   if (!r.error().empty()) return r.error();
@@ -150,6 +169,17 @@ std::variant<RunConfig, std::string> parseRunConfig(const std::string& text,
   if (c.interfaces.empty()) return name + ": capture.interfaces: at least one interface is needed";
   if (c.rules_v4.empty() && c.rules_v6.empty()) {
     return name + ": rules: set rules.ipv4 and/or rules.ipv6";
+  }
+  for (const auto& p : c.output_protocols) {
+    if (p != "tcp" && p != "udp") {
+      return name + ": output.protocols: \"" + p + "\" is neither \"tcp\" nor \"udp\"";
+    }
+  }
+  if (c.output_enabled && c.output_protocols.empty()) {
+    return name + ": output.protocols: at least one protocol when output is enabled";
+  }
+  if (c.output_enabled && c.output_route_table == c.route_table) {
+    return name + ": output.route_table: must differ from injection.route_table";
   }
   if ((c.shards & (c.shards - 1)) != 0) return name + ": conntrack.shards: must be a power of two";
   if (c.max_entries < c.shards) return name + ": conntrack.max_entries: fewer than the shards";

@@ -1,8 +1,8 @@
 // run_config.h owns the daemon's configuration file (`xredir run --config FILE`, TOML; the
 // commented example is config/xredir.toml): which interfaces to capture, the rule files, the
 // injection pair and proxy addresses, conntrack size, the original-destination API socket and
-// the metrics listener. Every key is checked: an unknown key, a wrong type or a bad value is an
-// error naming the file, line and key.
+// the metrics listener, and the OUTPUT hook's capture of local connections. Every key is checked:
+// an unknown key, a wrong type or a bad value is an error naming the file, line and key.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +36,16 @@ struct RunConfig {
   std::string api_socket = "/run/xredir/odst.sock";
   std::vector<std::uint32_t> api_uids;  // besides root
   std::vector<std::uint32_t> api_gids;
+  // [output] the OUTPUT hook: the node's own connections (see config/xredir.toml)
+  bool output_enabled = false;
+  std::vector<std::string> output_protocols = {"tcp"};
+  std::vector<std::uint32_t> output_exclude_uids;
+  std::vector<std::uint32_t> output_exclude_marks;
+  std::string output_source_v4;  // empty: the default route's source
+  std::string output_source_v6;
+  bool output_ipv6 = true;
+  std::uint32_t output_route_table = 7878;
+  std::uint32_t output_rule_pref = 60;
   // [metrics]
   std::string metrics_listen = "127.0.0.1:9477";  // empty: no metrics server
 };

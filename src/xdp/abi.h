@@ -16,3 +16,5 @@ static_assert(offsetof(xredir_flow_key, sport_be) == 4);
 static_assert(offsetof(xredir_flow_key, src_be) == 8);
 static_assert(offsetof(xredir_flow_key, dst_be) == 24);
 static_assert(XREDIR_XSKS_SIZE == XREDIR_MAX_IFACES * XREDIR_MAX_QUEUES);
+static_assert(sizeof(xredir_sock_ctx) == 16);
+static_assert(offsetof(xredir_sock_ctx, out_ifindex) == 8);

@@ -41,7 +41,11 @@ ConntrackProcessor::ConntrackProcessor(Datapath& datapath,
                                        ConntrackTable& table,
                                        const Clock& clock,
                                        const EvalContext& eval_ctx)
-    : bpf_(datapath.bpf()), table_(table), clock_(clock), eval_ctx_(eval_ctx) {
+    : bpf_(datapath.bpf()),
+      output_(datapath.output()),
+      table_(table),
+      clock_(clock),
+      eval_ctx_(eval_ctx) {
   step_config_.proxy_v4 = datapath.injection().proxyAddress(Family::kV4);
   step_config_.proxy_v6 = datapath.injection().proxyAddress(Family::kV6);
   for (const auto& c : datapath.captures())
@@ -64,7 +68,7 @@ Decision ConntrackProcessor::process(std::span<std::uint8_t> frame, std::uint32_
     bump(stats_.unparsable);
     return {FrameAction::kToKernel, 0};
   }
-  if (ingress_ifindex == inject_ifindex_) return processReply(frame, parsed);
+  if (ingress_ifindex == inject_ifindex_) return processInjected(frame, parsed);
   const Iface* in = capture(ingress_ifindex);
   std::shared_ptr<const CompiledRuleSet> rules =
       parsed.family == Family::kV4 ? rules_v4_.load() : rules_v6_.load();
@@ -92,14 +96,10 @@ Decision ConntrackProcessor::process(std::span<std::uint8_t> frame, std::uint32_
           !bpf_.markTranslated(flowKeyOf(protocol, src, dst)).ok()) {
         bump(stats_.xlat_mark_failed);
       }
-      (void)setSrcMac(frame, inject_mac_);
-      (void)setDstMac(frame, proxy_mac_);
-      return {FrameAction::kTransmit, inject_ifindex_};
+      return toProxy(frame);
     case StepAction::kTranslatedReply:
       // A reply arriving on a capture interface (DNAT to a remote server): back to the client.
-      (void)setSrcMac(frame, r.reply_path.own_mac);
-      (void)setDstMac(frame, r.reply_path.peer_mac);
-      return {FrameAction::kTransmit, r.reply_path.ifindex};
+      return toClient(frame, r.reply_path);
     case StepAction::kPassUntracked:
     case StepAction::kPassNotTranslated:
       return {FrameAction::kToKernel, 0};
@@ -113,11 +113,30 @@ Decision ConntrackProcessor::process(std::span<std::uint8_t> frame, std::uint32_
   return {FrameAction::kDrop, 0};
 }
 
-Decision ConntrackProcessor::processReply(std::span<std::uint8_t> frame, ParsedPacket& parsed) {
-  // Everything on the injection interface is the proxy answering a redirected client; a
-  // packet conntrack does not know there is not the rules' business (evaluating PREROUTING on
-  // the proxy's own packets could translate them), so it is dropped, as the kernel would drop
-  // a reply sent to a fake next hop.
+Decision ConntrackProcessor::toProxy(std::span<std::uint8_t> frame) {
+  (void)setSrcMac(frame, inject_mac_);
+  (void)setDstMac(frame, proxy_mac_);
+  return {FrameAction::kTransmit, inject_ifindex_};
+}
+
+Decision ConntrackProcessor::toClient(std::span<std::uint8_t> frame, const ReplyPath& path) {
+  // A source-translated connection (OUTPUT hook) stores no reply path: its client is the
+  // application behind xr1, reached by sending out xr0.
+  if (path.ifindex == 0) {
+    (void)setSrcMac(frame, inject_mac_);
+    (void)setDstMac(frame, proxy_mac_);
+    return {FrameAction::kTransmit, inject_ifindex_};
+  }
+  (void)setSrcMac(frame, path.own_mac);
+  (void)setDstMac(frame, path.peer_mac);
+  return {FrameAction::kTransmit, path.ifindex};
+}
+
+Decision ConntrackProcessor::processInjected(std::span<std::uint8_t> frame, ParsedPacket& parsed) {
+  // What arrives here is the proxy answering a redirected client, or (OUTPUT hook) a local
+  // connection routed here by the capture rules. A packet of the proxy that conntrack does not
+  // know is not the rules' business (evaluating them on the proxy's own packets could
+  // translate them), so it is dropped, as the kernel would drop a reply sent to a fake next hop.
   if ((parsed.protocol != kIpProtoTcp && parsed.protocol != kIpProtoUdp) ||
       parsed.fragment == FragmentKind::kLater) {
     return {FrameAction::kToKernel, 0};
@@ -125,17 +144,75 @@ Decision ConntrackProcessor::processReply(std::span<std::uint8_t> frame, ParsedP
   FlowTuple tuple = FlowTuple::fromEndpoints(parsed.protocol, Endpoint{parsed.src, parsed.sport},
                                              Endpoint{parsed.dst, parsed.dport});
   TrackResult t = table_.trackPacket(tuple, parsed.tcp_flags, clock_.nowNs());
-  if (t.status != TrackStatus::kHit || t.dir != Direction::kReply) {
+  if (t.status != TrackStatus::kHit) {
+    const bool local = output_ != nullptr && output_->captures(parsed.family) &&
+                       step_config_.proxy_v4 != parsed.src && step_config_.proxy_v6 != parsed.src;
+    if (local) return processOutput(frame, parsed);
     bump(stats_.reply_untracked);
     return {FrameAction::kDrop, 0};
+  }
+  if (t.dir == Direction::kOriginal) {
+    // A later packet of a local connection (OUTPUT hook). A no-op entry (not translated): the
+    // kernel forwards it, and the flow is remembered as pass-through by the worker.
+    if (!t.rewrite) return {FrameAction::kToKernel, 0};
+    if (applyTranslation(frame, parsed, t.target) != RewriteStatus::kOk) {
+      bump(stats_.step_error);
+      return {FrameAction::kDrop, 0};
+    }
+    return toProxy(frame);
   }
   if (t.rewrite && applyTranslation(frame, parsed, t.target) != RewriteStatus::kOk) {
     bump(stats_.step_error);
     return {FrameAction::kDrop, 0};
   }
-  (void)setSrcMac(frame, t.reply_path.own_mac);
-  (void)setDstMac(frame, t.reply_path.peer_mac);
-  return {FrameAction::kTransmit, t.reply_path.ifindex};
+  return toClient(frame, t.reply_path);
+}
+
+Decision ConntrackProcessor::processOutput(std::span<std::uint8_t> frame, ParsedPacket& parsed) {
+  std::shared_ptr<const CompiledRuleSet> rules =
+      parsed.family == Family::kV4 ? rules_v4_.load() : rules_v6_.load();
+  if (!rules) return {FrameAction::kToKernel, 0};
+  PacketMeta meta;
+  // The socket context exists for a connection's first packet only; later packets of a flow
+  // that conntrack does not know (opened before xredir started) go to the kernel untracked.
+  const bool first =
+      parsed.protocol == kIpProtoUdp || tcpEventFromFlags(parsed.tcp_flags) == TcpEvent::kSyn;
+  if (first) {
+    bump(stats_.output_new);
+    const auto ctx = output_->sockContext(flowKeyOf(
+        parsed.protocol, Endpoint{parsed.src, parsed.sport}, Endpoint{parsed.dst, parsed.dport}));
+    if (ctx) {
+      meta.mark = ctx->mark;
+      if (ctx->flags & XREDIR_SOCKCTX_HAS_SOCKET) meta.uid = ctx->uid;
+      if (ctx->flags & XREDIR_SOCKCTX_HAS_OUT)
+        meta.out_iface = output_->interfaceName(ctx->out_ifindex);
+    } else {
+      bump(stats_.output_no_context);
+    }
+  }
+  StepInput input;
+  input.hook = Hook::kOutput;
+  input.context = &meta;
+  input.ingress_ifindex = inject_ifindex_;
+  input.now_ns = clock_.nowNs();
+  input.source_nat = output_->clientAddress(parsed.family);
+  StepResult r = stepPacket(table_, step_config_, *rules, eval_ctx_, frame, parsed, input);
+  switch (r.action) {
+    case StepAction::kTranslatedForward:
+      return toProxy(frame);
+    case StepAction::kTranslatedReply:
+      return toClient(frame, r.reply_path);
+    case StepAction::kPassUntracked:
+    case StepAction::kPassNotTranslated:
+      return {FrameAction::kToKernel, 0};
+    case StepAction::kDrop:
+      bump(stats_.step_drop);
+      return {FrameAction::kDrop, 0};
+    case StepAction::kError:
+      bump(stats_.step_error);
+      return {FrameAction::kDrop, 0};
+  }
+  return {FrameAction::kDrop, 0};
 }
 
 }  // namespace xredir::xdp

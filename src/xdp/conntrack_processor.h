@@ -2,9 +2,13 @@
 // (include/xredir/conntrack_step.h) on each frame a worker receives and maps the step's outcome
 // to what the worker does with the frame. It owns the datapath-specific parts of the loop:
 // which hook a frame is evaluated in (PREROUTING on capture interfaces; on the injection
-// interface only conntrack's reply direction, never the rules, since everything there is the
-// proxy answering), and the Ethernet addresses (towards the proxy: xr0 -> xr1; back to the
-// client: the MACs recorded in the entry). Rule sets are swapped atomically (setRules).
+// interface conntrack's reply direction for the proxy's answers, and, when the OUTPUT hook is
+// on, the OUTPUT chains for the node's own connections that policy routing sends there, with
+// the socket context the tc probe recorded), and the Ethernet addresses (towards the proxy:
+// xr0 -> xr1; back to the client: the MACs recorded in the entry). A local connection that
+// is translated is also source-translated to the injection pair's next hop, so that the
+// proxy's replies come back through xr1 rather than over lo; its replies are sent out xr0 and
+// reach the application through xr1. Rule sets are swapped atomically (setRules).
 #pragma once
 
 #include <atomic>
@@ -25,11 +29,13 @@ namespace xredir::xdp {
 // ConntrackProcessorStats count outcomes the worker cannot see (relaxed atomics; shared by the
 // workers, so only rare outcomes are counted here).
 struct ConntrackProcessorStats {
-  std::atomic<std::uint64_t> unparsable{0};        // given to the kernel as is
-  std::atomic<std::uint64_t> reply_untracked{0};   // on the injection interface: dropped
-  std::atomic<std::uint64_t> step_drop{0};         // DROP verdict, table full, NAT exhausted
-  std::atomic<std::uint64_t> step_error{0};        // a rewrite failed
-  std::atomic<std::uint64_t> xlat_mark_failed{0};  // translated-flow map update failed
+  std::atomic<std::uint64_t> unparsable{0};         // given to the kernel as is
+  std::atomic<std::uint64_t> reply_untracked{0};    // on the injection interface: dropped
+  std::atomic<std::uint64_t> step_drop{0};          // DROP verdict, table full, NAT exhausted
+  std::atomic<std::uint64_t> step_error{0};         // a rewrite failed
+  std::atomic<std::uint64_t> xlat_mark_failed{0};   // translated-flow map update failed
+  std::atomic<std::uint64_t> output_new{0};         // OUTPUT hook: local connections evaluated
+  std::atomic<std::uint64_t> output_no_context{0};  // ... of which without a recorded socket
 };
 
 class ConntrackProcessor : public PacketProcessor {
@@ -66,10 +72,14 @@ class ConntrackProcessor : public PacketProcessor {
     // partial, which an incremental update cannot fix: such frames get a full recompute.
     bool partial_checksums = false;
   };
-  Decision processReply(std::span<std::uint8_t> frame, ParsedPacket& parsed);
+  Decision processInjected(std::span<std::uint8_t> frame, ParsedPacket& parsed);
+  Decision processOutput(std::span<std::uint8_t> frame, ParsedPacket& parsed);
+  Decision toProxy(std::span<std::uint8_t> frame);
+  Decision toClient(std::span<std::uint8_t> frame, const ReplyPath& path);
   const Iface* capture(std::uint32_t ifindex) const;
 
   BpfProgram& bpf_;
+  const OutputCapture* output_;  // nullptr: OUTPUT hook off
   ConntrackTable& table_;
   const Clock& clock_;
   const EvalContext& eval_ctx_;

@@ -69,6 +69,10 @@ std::unique_ptr<Datapath> Datapath::create(const DatapathConfig& config, Status&
   injection.queues = std::max(injection.queues, dp->config_.queues);
   dp->injection_ = InjectionPair::create(injection, err);
   if (!dp->injection_) return nullptr;
+  if (config.output) {
+    dp->output_ = OutputCapture::create(*config.output, *dp->injection_, err);
+    if (!dp->output_) return nullptr;
+  }
 
   std::uint32_t slot = 0;
   for (const auto& c : dp->captures_) {
@@ -91,6 +95,7 @@ std::unique_ptr<Datapath> Datapath::create(const DatapathConfig& config, Status&
 Datapath::~Datapath() {
   stopWorkers();
   attachments_.clear();
+  output_.reset();
   injection_.reset();
 }
 

@@ -9,12 +9,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "xdp/bpf_program.h"
 #include "xdp/injection_pair.h"
 #include "xdp/os_result.h"
+#include "xdp/output_capture.h"
 #include "xdp/packet_processor.h"
 #include "xdp/steering.h"
 #include "xdp/umem.h"
@@ -32,6 +34,8 @@ struct DatapathConfig {
   bool allow_generic = true;  // fall back to generic XDP (logged) where native fails
   bool force_copy = false;    // XDP_COPY even where zero-copy is available
   UmemConfig umem;
+  // The OUTPUT hook: capture the node's own connections (output_capture.h); nullopt: off.
+  std::optional<OutputConfig> output;
 };
 
 struct CaptureInterface {
@@ -60,6 +64,8 @@ class Datapath {
   Status setSteering(const std::vector<SteeringRule>& rules);
 
   const InjectionPair& injection() const { return *injection_; }
+  // output returns the OUTPUT hook's capture, or nullptr when it is off.
+  const OutputCapture* output() const { return output_.get(); }
   const std::vector<CaptureInterface>& captures() const { return captures_; }
   BpfProgram& bpf() { return *bpf_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
@@ -74,6 +80,7 @@ class Datapath {
   // injection pair, then the program.
   std::unique_ptr<BpfProgram> bpf_;
   std::unique_ptr<InjectionPair> injection_;
+  std::unique_ptr<OutputCapture> output_;  // lives on the injection pair: removed before it
   std::vector<std::unique_ptr<XdpAttachment>> attachments_;
   std::vector<CaptureInterface> captures_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -8,8 +8,9 @@
  * Candidates: TCP/UDP over IPv4/IPv6 on a capture interface whose destination matches the
  * steering filter (a superset of what the rule set can translate) or whose flow user space
  * recorded as translated, and whose flow user space has not marked pass-through; every TCP/UDP
- * frame on the injection interface (the proxy's replies). ARP, NDP/ICMP, fragments, IPv6 with
- * extension headers and other ethertypes always pass. */
+ * frame on the injection interface (the proxy's replies, and local connections that the OUTPUT
+ * hook's policy routing sends there) that is not marked pass-through. ARP, NDP/ICMP, fragments,
+ * IPv6 with extension headers and other ethertypes always pass. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -172,10 +173,13 @@ int XREDIR_PROG_MAIN(struct xdp_md* ctx) {
       }
       count(XREDIR_STAT_STEERED_XLAT);
     }
-    if (bpf_map_lookup_elem(&XREDIR_MAP_PASS, &flow)) {
-      count(XREDIR_STAT_PASS_FLOW);
-      return XDP_PASS;
-    }
+  }
+  /* On the injection interface too: a local connection (OUTPUT hook) that the rules left
+   * untranslated is forwarded by the kernel from there, without user space. The proxy's own
+   * replies are never marked pass-through. */
+  if (bpf_map_lookup_elem(&XREDIR_MAP_PASS, &flow)) {
+    count(XREDIR_STAT_PASS_FLOW);
+    return XDP_PASS;
   }
   __u32 queue = ctx->rx_queue_index;
   if (queue >= XREDIR_MAX_QUEUES) {

@@ -18,6 +18,9 @@
 #define XREDIR_MAP_STATS xr_stats
 #define XREDIR_PROG_MAIN xredir_xdp
 #define XREDIR_PROG_REINJECT xredir_reinject
+/* The OUTPUT hook's tc program (output.bpf.c) and its map. */
+#define XREDIR_MAP_SOCKCTX xr_sockctx
+#define XREDIR_PROG_OUTPUT xredir_tc_output
 
 /* XSKMAP key = iface slot * XREDIR_MAX_QUEUES + rx queue. 16 interfaces x 64 queues covers the
  * capture interfaces plus the injection pair of one node; more slots cost only map memory. */
@@ -36,6 +39,11 @@
  * after a rule reload no longer matches them, so a reload never strands a live translation.
  * LRU: an evicted entry only matters if the filter also stopped matching that flow. */
 #define XREDIR_XLAT_MAX 131072
+
+/* Socket context of locally generated flows, recorded by the tc egress program on the proxy
+ * side of the injection pair for each TCP SYN and UDP datagram. LRU: the engine reads an entry
+ * once, on the flow's first packet, microseconds after it was written. */
+#define XREDIR_SOCKCTX_MAX 65536
 
 #define XREDIR_FAMILY_V4 4
 #define XREDIR_FAMILY_V6 6
@@ -76,6 +84,19 @@ struct xredir_flow_key {
   __u16 dport_be;
   __u8 src_be[16];
   __u8 dst_be[16];
+};
+
+/* Value of XREDIR_MAP_SOCKCTX (key: struct xredir_flow_key of the packet as it leaves the
+ * proxy-side veth, which is how it arrives on the injection interface). */
+enum xredir_sockctx_flags {
+  XREDIR_SOCKCTX_HAS_SOCKET = 1, /* uid is the owning socket's (else no full socket) */
+  XREDIR_SOCKCTX_HAS_OUT = 2,    /* out_ifindex is the main table's route for the flow */
+};
+struct xredir_sock_ctx {
+  __u32 uid;         /* bpf_get_socket_uid: the socket's owner, as -m owner --uid-owner sees */
+  __u32 mark;        /* skb->mark (SO_MARK), as -m mark sees at OUTPUT */
+  __u32 out_ifindex; /* egress of the route the main table holds (what -o sees) */
+  __u32 flags;       /* enum xredir_sockctx_flags */
 };
 
 /* Per-CPU counters (XREDIR_MAP_STATS, per-CPU array indexed by enum xredir_stat). */

@@ -184,5 +184,74 @@ TEST(ConntrackNat, NoopEntryClashingWithTranslatedReplyIsRemapped) {
   EXPECT_FALSE(view->conn.dst_translated);
 }
 
+// Source translation (the OUTPUT hook): the reply goes to the translated source, both
+// directions find the entry and carry the inverse translation, and the original-destination
+// API answers the proxy's (translated client, proxy) pair.
+TEST(ConntrackNat, SourceTranslationSendsRepliesToTheTranslatedClient) {
+  struct Case {
+    const char* client;
+    const char* dst;
+    const char* proxy;
+    const char* snat;
+    std::uint8_t proto;
+    std::uint32_t shards;
+  };
+  const std::vector<Case> cases = {
+      {"10.78.2.1:40000", "198.51.100.20:80", "169.254.77.1", "169.254.77.2", kIpProtoTcp, 1},
+      {"10.78.2.1:40000", "198.51.100.20:80", "169.254.77.1", "169.254.77.2", kIpProtoTcp, 16},
+      {"10.78.2.1:53000", "198.51.100.20:53", "169.254.77.1", "169.254.77.2", kIpProtoUdp, 8},
+      {"[fd00:78:2::1]:40000", "[2001:db8:78::20]:80", "fd78::1", "fd78::2", kIpProtoTcp, 16},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.client);
+    ConntrackTable table(smallConfig(1024, c.shards));
+    const FlowTuple orig = tuple(c.proto, c.client, c.dst);
+    NewConnection nc = redirect(orig, c.proxy, 15001, 15001);
+    nc.translate_src = true;
+    nc.src_to_addr = parseIpAddr(c.snat)->bytes;
+    const InsertResult r = table.insert(nc, 0);
+    ASSERT_EQ(r.status, InsertStatus::kInserted);
+    // The first packet becomes snat:port -> proxy:15001.
+    EXPECT_EQ(formatIpAddr(r.target.src().addr), formatIpAddr(*parseIpAddr(c.snat)));
+    EXPECT_EQ(r.target.dst(), (Endpoint{*parseIpAddr(c.proxy), 15001}));
+    // Later original-direction packets get the same translation.
+    const TrackResult fwd = table.trackPacket(orig, kTcpSyn, 1);
+    ASSERT_EQ(fwd.status, TrackStatus::kHit);
+    EXPECT_EQ(fwd.dir, Direction::kOriginal);
+    EXPECT_TRUE(fwd.rewrite);
+    EXPECT_EQ(fwd.target, r.target);
+    // The proxy's reply (proxy:15001 -> snat:port) is translated back to dst -> client.
+    const TrackResult back = table.trackPacket(r.target.inverted(), kTcpSyn | kTcpAck, 2);
+    ASSERT_EQ(back.status, TrackStatus::kHit);
+    EXPECT_EQ(back.dir, Direction::kReply);
+    EXPECT_TRUE(back.rewrite);
+    EXPECT_EQ(back.target, orig.inverted());
+    // The client itself is not a reply destination: only the translated source is.
+    FlowTuple untranslated_reply = r.target.inverted();
+    untranslated_reply.dst_addr = orig.src_addr;
+    EXPECT_FALSE(table.lookup(untranslated_reply).has_value());
+    const OriginalDstResult o = table.originalDst(c.proto, r.target.src(), r.target.dst());
+    ASSERT_EQ(o.status, OriginalDstStatus::kFound);
+    EXPECT_EQ(formatEndpoint(o.dst), formatEndpoint(orig.dst()));
+    const auto view = table.lookup(orig);
+    ASSERT_TRUE(view.has_value());
+    EXPECT_TRUE(view->conn.src_translated);
+    EXPECT_TRUE(view->conn.dst_translated);
+    EXPECT_EQ(back.reply_path.ifindex, 0U) << "no reply path is stored for a translated source";
+    // Removing by the reply tuple removes the entry (both index slots found by their hashes).
+    EXPECT_TRUE(table.remove(r.target.inverted()));
+    EXPECT_FALSE(table.lookup(orig).has_value());
+    EXPECT_EQ(table.size(), 0U);
+  }
+}
+
+TEST(ConntrackNat, SourceTranslationWithoutDestinationTranslationIsRefused) {
+  ConntrackTable table(smallConfig(64, 1));
+  NewConnection nc = cttest::noop(tuple(kIpProtoTcp, "10.0.0.1:40000", "10.0.0.2:80"));
+  nc.translate_src = true;
+  nc.src_to_addr = parseIpAddr("169.254.77.2")->bytes;
+  EXPECT_EQ(table.insert(nc, 0).status, InsertStatus::kBadRequest);
+}
+
 }  // namespace
 }  // namespace xredir
