@@ -10,12 +10,14 @@
 #include <net/if.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <filesystem>
@@ -39,18 +41,24 @@ namespace {
 constexpr std::uint32_t kReapSlice = 4096;
 constexpr timespec kTick{0, 100'000'000};
 
-// InstanceLock refuses a second xredir on the same interface of the same network namespace.
+// InstanceLock refuses a second xredir on the same interface of the same network namespace. The
+// lock is a bound abstract Unix socket: that namespace is per network namespace, exactly the
+// scope of an interface name, and the kernel releases the name when the process ends in any way
+// (SIGKILL included), so nothing is left on disk and a stale lock cannot exist.
 class InstanceLock {
  public:
   bool acquire(const std::string& ifname, std::string& error) {
-    struct stat ns {};
-    if (stat("/proc/self/ns/net", &ns) != 0) ns.st_ino = 0;
-    std::filesystem::create_directories("/run/xredir");
-    const std::string path =
-        "/run/xredir/capture-" + std::to_string(ns.st_ino) + "-" + ifname + ".lock";
-    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      error = "another xredir instance already captures " + ifname + " (lock " + path + ")";
+    const std::string name = "xredir/capture/" + ifname;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] = 0: abstract
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
+      error = errno == EADDRINUSE
+                  ? "another xredir instance already captures " + ifname +
+                        " in this network namespace (it holds the abstract socket @" + name + ")"
+                  : "instance lock for " + ifname + ": " + std::strerror(errno);
       if (fd >= 0) close(fd);
       return false;
     }
@@ -106,6 +114,11 @@ std::string renderMetrics(const xdp::ConntrackProcessor& processor,
       << "xredir_drops_total{reason=\"unknown_reply\"} " << p.reply_untracked.load() << "\n"
       << "xredir_drops_total{reason=\"rewrite_error\"} " << p.step_error.load() << "\n";
   metric("xredir_unparsable_total", "counter", "frames that did not parse", p.unparsable.load());
+  metric("xredir_output_new_total", "counter", "local connections evaluated at OUTPUT",
+         p.output_new.load());
+  metric("xredir_output_no_context_total", "counter",
+         "local connections evaluated without a recorded socket context",
+         p.output_no_context.load());
   metric("xredir_conntrack_entries", "gauge", "tracked connections", table.size());
   metric("xredir_conntrack_capacity", "gauge", "maximum tracked connections", table.capacity());
   const ConntrackCounters c = table.totalCounters();
@@ -188,10 +201,40 @@ int runDaemon(const RunOptions& options) {
   dp.injection.next_hop_v6 = config.next_hop_v6;
   dp.injection.proxy_ports = rules.redirect_ports;
   dp.injection.table = config.route_table;
+  if (config.output_enabled) {
+    xdp::OutputConfig out;
+    out.protocols = config.output_protocols;
+    out.exclude_uids = config.output_exclude_uids;
+    out.exclude_marks = config.output_exclude_marks;
+    out.source_v4 = config.output_source_v4;
+    out.source_v6 = config.output_source_v6;
+    out.ipv6 = config.output_ipv6;
+    out.table = config.output_route_table;
+    out.rule_pref = config.output_rule_pref;
+    dp.output = out;
+  }
   xdp::Status status;
   std::unique_ptr<xdp::Datapath> datapath = xdp::Datapath::create(dp, status);
   if (!datapath) {
-    spdlog::error("{}", status.message());
+    // This instance holds every capture interface's lock, so an xredir program found on one is
+    // not another live instance's: it is what a killed xredir (SIGKILL, crash) left behind. (An
+    // existing injection pair proves nothing: a live instance on another interface may own it.)
+    const bool leftover =
+        status.code() == std::errc::device_or_resource_busy &&
+        status.message().find("already has an xredir XDP program") != std::string::npos;
+    std::string remedy;
+    if (leftover) {
+      remedy =
+          "; no running xredir holds the interface, so this is a leftover of one that was "
+          "killed: remove it with";
+      for (const std::string& ifname : config.interfaces) {
+        remedy += " `ip link set dev " + ifname + " xdp off`,";
+      }
+      remedy += " `ip link del " + config.inject_if + "` and the `ip rule`s / `ip -6 rule`s " +
+                "that look up table " + std::to_string(config.route_table);
+      if (config.output_enabled) remedy += " or " + std::to_string(config.output_route_table);
+    }
+    spdlog::error("{}{}", status.message(), remedy);
     return 1;
   }
 
