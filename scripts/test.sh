@@ -27,8 +27,10 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --no-rebuild --suite unit --print-errorlogs
 
 stage "concurrency tests under ThreadSanitizer"
+# -Wno-tsan: g++ 12 warns that TSan does not model atomic_thread_fence, which Boost.Asio uses
+# internally; our code orders memory through atomics' own operations.
 [[ -f build-tsan/build.ninja ]] ||
-  meson setup build-tsan --buildtype=debug -Db_sanitize=thread -Db_lundef=false
+  meson setup build-tsan --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan
 scripts/suite_targets.py build-tsan tsan | xargs ninja -C build-tsan
 TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite tsan --print-errorlogs
 
