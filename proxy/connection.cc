@@ -1,0 +1,540 @@
+// connection.cc: the per-connection state machine and the relay (see connection.h).
+//
+// State machine of one connection (slot):
+//
+//   kFree --accept--> kResolving --original dst--> kConnecting --connected--> [kSendingHeader]
+//                        |  (xredir: async query;          |   (connect linked      |  PROXY v2
+//                        |   kernel: getsockopt, at once)  |    to a LINK_TIMEOUT)  v
+//                        |                                 |                    kRelaying
+//                        +----- failure: RST to client ----+-------------------+    |
+//                                                                              v    v
+//                                                                           kClosing --> kFree
+//
+// kRelaying runs two independent directions (client->upstream, upstream->client). Each loops
+// recv (one provided buffer) -> send (until the whole buffer is out, re-sending after short
+// sends) -> recv. A recv of 0 bytes (FIN) shuts the destination's write side down and ends that
+// direction only (half-close); when both have ended the connection closes normally. A recv or
+// send error closes both sides; the side opposite the failure gets an RST (SO_LINGER 0), so a
+// client learns at once that its upstream failed. ENOBUFS (no free buffer) parks the direction
+// until a buffer is recycled: flow control, not failure.
+//
+// kClosing: every operation still in the ring refers to the slot (its buffers, its sockaddr), so
+// the slot is released only when `inflight` drops to zero; cancellations by fd speed that up.
+// Completions carry the slot's generation, so one arriving after a reuse is recognised.
+#include "connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <spdlog/spdlog.h>
+
+#include "original_dst_kernel.h"
+#include "sockaddr_util.h"
+
+namespace xredir::proxy {
+
+namespace {
+
+void setNoDelay(int fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+// closeWithReset closes fd so that the peer receives an RST instead of a FIN.
+void closeWithReset(int fd) {
+  const linger lg{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  close(fd);
+}
+
+bool isLoopback(const IpAddr& a) {
+  if (a.family == Family::kV4) return a.bytes[0] == 127;
+  static constexpr std::uint8_t kV6Loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  for (int i = 0; i < 16; ++i) {
+    if (a.bytes[i] != kV6Loopback[i]) return false;
+  }
+  return true;
+}
+
+std::uint64_t tokenOf(const Connection& c) {
+  return (static_cast<std::uint64_t>(c.generation) << 32) | c.slot;
+}
+
+}  // namespace
+
+ConnectionTable::ConnectionTable(Ring& ring,
+                                 BufferRing& buffers,
+                                 const Config& config,
+                                 std::vector<Endpoint> listen,
+                                 WorkerCounters& counters,
+                                 std::atomic<std::int64_t>& active)
+    : ring_(ring),
+      buffers_(buffers),
+      config_(config),
+      listen_(std::move(listen)),
+      counters_(counters),
+      active_(active) {}
+
+ConnectionTable::~ConnectionTable() {
+  // Only reached when the ring has no operation of ours left (see Worker::run); close leftovers.
+  for (auto& c : slots_) {
+    if (c->state == ConnState::kFree) continue;
+    if (c->client_fd >= 0) close(c->client_fd);
+    if (c->upstream_fd >= 0) close(c->upstream_fd);
+    active_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+Connection* ConnectionTable::allocate() {
+  std::uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.push_back(std::make_unique<Connection>());
+    slots_.back()->slot = slot;
+  }
+  Connection& c = *slots_[slot];
+  const std::uint32_t generation = (c.generation + 1) & kGenerationMask;
+  c = Connection{};
+  c.slot = slot;
+  c.generation = generation;
+  ++live_;
+  return &c;
+}
+
+Connection* ConnectionTable::lookup(const UserData& ud) {
+  if (ud.slot >= slots_.size()) return nullptr;
+  Connection* c = slots_[ud.slot].get();
+  if (c->state == ConnState::kFree || c->generation != ud.generation) return nullptr;
+  return c;
+}
+
+void ConnectionTable::onAccepted(int fd, std::int64_t now_ns) {
+  counters_.add(counters_.connections_total);
+  if (active_.fetch_add(1, std::memory_order_relaxed) >=
+      static_cast<std::int64_t>(config_.max_connections)) {
+    active_.fetch_sub(1, std::memory_order_relaxed);
+    counters_.fail(FailReason::kLimit);
+    closeWithReset(fd);
+    return;
+  }
+  Connection& c = *allocate();
+  c.client_fd = fd;
+  c.state = ConnState::kResolving;
+  c.last_activity_ns = now_ns;
+  std::optional<Endpoint> peer = peerEndpoint(fd);
+  std::optional<Endpoint> local = localEndpoint(fd);
+  if (!peer || !local) {  // the client is already gone
+    counters_.odstError(OdstError::kOther);
+    refuse(c, FailReason::kOriginalDst);
+    return;
+  }
+  c.client = *peer;
+  c.local = *local;
+  setNoDelay(fd);
+  switch (config_.original_dst) {
+    case OriginalDstMode::kKernel: {
+      OdstError error = OdstError::kInvalid;
+      std::optional<Endpoint> dst = kernelOriginalDst(fd, &error);
+      if (!dst) {
+        counters_.odstError(error);
+        refuse(c, FailReason::kOriginalDst);
+        return;
+      }
+      startConnect(c, *dst, now_ns);
+      return;
+    }
+    case OriginalDstMode::kXredir:
+      if (odst_ == nullptr || !odst_->query(tokenOf(c), c.client, c.local, now_ns)) {
+        counters_.odstError(OdstError::kUnavailable);
+        refuse(c, FailReason::kOriginalDst);
+      }
+      return;
+  }
+}
+
+void ConnectionTable::onOriginalDst(std::uint64_t token,
+                                    const std::optional<Endpoint>& destination,
+                                    OdstError error) {
+  const std::uint32_t slot = static_cast<std::uint32_t>(token);
+  const std::uint32_t generation = static_cast<std::uint32_t>(token >> 32);
+  Connection* c = lookup({OpKind::kInvalid, slot, generation});
+  // A connection that timed out or was closed while its query was pending is no longer waiting.
+  if (c == nullptr || c->state != ConnState::kResolving) return;
+  if (!destination) {
+    counters_.odstError(error);
+    refuse(*c, FailReason::kOriginalDst);
+    return;
+  }
+  startConnect(*c, *destination, c->last_activity_ns);
+}
+
+void ConnectionTable::refuse(Connection& c, FailReason reason) {
+  counters_.fail(reason);
+  spdlog::debug("{} refused: {}", formatEndpoint(c.client), failReasonLabel(reason));
+  c.rst_client = true;
+  closeConnection(c);
+}
+
+bool ConnectionTable::isLoop(const Endpoint& destination, const Endpoint& local) const {
+  for (const Endpoint& l : listen_) {
+    if (l.port != destination.port) continue;
+    if (l.addr == destination.addr) return true;
+    // A wildcard listener owns the port on every local address; the accepted socket's own
+    // address and loopback are the local addresses we can name without asking the kernel.
+    if (l.addr.isUnspecified() && l.addr.family == destination.addr.family &&
+        (destination.addr == local.addr || isLoopback(destination.addr))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void ConnectionTable::startConnect(Connection& c,
+                                   const Endpoint& destination,
+                                   std::int64_t now_ns) {
+  // One line per connection, at debug level only (the demo shows it; production stays quiet).
+  spdlog::debug("{} -> {} original destination {}", formatEndpoint(c.client),
+                formatEndpoint(c.local), formatEndpoint(destination));
+  if (isLoop(destination, c.local)) {
+    refuse(c, FailReason::kLoop);
+    return;
+  }
+  c.upstream_len = toSockaddr(destination, &c.upstream_addr);
+  const int fd = socket(c.upstream_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    refuse(c, FailReason::kConnectError);
+    return;
+  }
+  c.upstream_fd = fd;
+  if (config_.mark != 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_MARK, &config_.mark, sizeof(config_.mark)) != 0) {
+    // Without the mark the capture would divert our own connection back to us.
+    SPDLOG_DEBUG("SO_MARK {}: {}", config_.mark, std::strerror(errno));
+    refuse(c, FailReason::kConnectError);
+    return;
+  }
+  setNoDelay(fd);
+  if (config_.proxy_protocol) {
+    sockaddr_storage src{};
+    toSockaddr(c.client, &src);
+    c.header_len = static_cast<std::uint8_t>(encodeProxyV2(src, c.upstream_addr, c.header));
+  }
+  c.connect_timeout.tv_sec = config_.connect_timeout_ms / 1000;
+  c.connect_timeout.tv_nsec = static_cast<long long>(config_.connect_timeout_ms % 1000) * 1000000;
+  c.state = ConnState::kConnecting;
+  c.last_activity_ns = now_ns;
+  ring_.reserve(2);
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(&c.upstream_addr),
+                        c.upstream_len);
+  sqe->flags |= IOSQE_IO_LINK;
+  io_uring_sqe_set_data64(sqe, userData(c, OpKind::kConnect));
+  sqe = ring_.sqe();
+  io_uring_prep_link_timeout(sqe, &c.connect_timeout, 0);
+  io_uring_sqe_set_data64(sqe, userData(c, OpKind::kConnectTimeout));
+  c.inflight += 2;
+}
+
+void ConnectionTable::onConnect(Connection& c, int res) {
+  if (c.state != ConnState::kConnecting) return;
+  if (res < 0) {
+    switch (-res) {
+      case ECANCELED:  // the linked timeout fired and cancelled the connect
+      case ETIMEDOUT:
+        refuse(c, FailReason::kConnectTimeout);
+        return;
+      case ECONNREFUSED:
+        refuse(c, FailReason::kConnectRefused);
+        return;
+      default:
+        refuse(c, FailReason::kConnectError);
+        return;
+    }
+  }
+  if (c.header_len > 0) {
+    c.state = ConnState::kSendingHeader;
+    sendHeader(c);
+    return;
+  }
+  startRelay(c);
+}
+
+void ConnectionTable::sendHeader(Connection& c) {
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_send(sqe, c.upstream_fd, c.header + c.header_sent,
+                     static_cast<std::size_t>(c.header_len - c.header_sent), MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, userData(c, OpKind::kSendHeader));
+  ++c.inflight;
+}
+
+void ConnectionTable::startRelay(Connection& c) {
+  c.state = ConnState::kRelaying;
+  armRecv(c, /*to_upstream=*/true);
+  armRecv(c, /*to_upstream=*/false);
+}
+
+void ConnectionTable::armRecv(Connection& c, bool to_upstream) {
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_recv(sqe, to_upstream ? c.client_fd : c.upstream_fd, nullptr, buffers_.bufferSize(),
+                     0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = buffers_.group();
+  io_uring_sqe_set_data64(sqe,
+                          userData(c, to_upstream ? OpKind::kRecvClient : OpKind::kRecvUpstream));
+  ++c.inflight;
+}
+
+void ConnectionTable::armSend(Connection& c, bool to_upstream) {
+  Direction& d = to_upstream ? c.to_upstream : c.to_client;
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_send(sqe, to_upstream ? c.upstream_fd : c.client_fd, buffers_.data(d.bid) + d.off,
+                     d.len - d.off, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe,
+                          userData(c, to_upstream ? OpKind::kSendUpstream : OpKind::kSendClient));
+  ++c.inflight;
+}
+
+void ConnectionTable::recycle(std::uint16_t bid) {
+  buffers_.recycle(bid);
+  // A buffer is free again: give a parked direction its chance.
+  while (!starved_.empty()) {
+    const Starved s = starved_.back();
+    starved_.pop_back();
+    Connection* c = lookup({OpKind::kInvalid, s.slot, s.generation});
+    if (c == nullptr || c->state != ConnState::kRelaying) continue;
+    armRecv(*c, s.to_upstream);
+    return;
+  }
+}
+
+void ConnectionTable::onRecv(Connection& c,
+                             bool to_upstream,
+                             const io_uring_cqe& cqe,
+                             std::int64_t now_ns) {
+  const bool has_buffer = (cqe.flags & IORING_CQE_F_BUFFER) != 0;
+  const auto bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+  if (c.state != ConnState::kRelaying) {
+    if (has_buffer) recycle(bid);
+    return;
+  }
+  const int res = cqe.res;
+  Direction& d = to_upstream ? c.to_upstream : c.to_client;
+  if (res > 0 && has_buffer) {
+    c.last_activity_ns = now_ns;
+    d.has_buffer = true;
+    d.bid = bid;
+    d.len = static_cast<std::uint32_t>(res);
+    d.off = 0;
+    armSend(c, to_upstream);
+    return;
+  }
+  if (has_buffer) recycle(bid);
+  if (res == 0) {
+    c.last_activity_ns = now_ns;
+    shutdown(to_upstream ? c.upstream_fd : c.client_fd, SHUT_WR);
+    d.done = true;
+    if (c.to_upstream.done && c.to_client.done) closeConnection(c);
+    return;
+  }
+  switch (-res) {
+    case ENOBUFS:
+      starved_.push_back({c.slot, c.generation, to_upstream});
+      return;
+    case EINTR:
+    case EAGAIN:
+      armRecv(c, to_upstream);
+      return;
+    default:
+      // The source reset or failed: reset the other side too, so neither waits for more.
+      if (to_upstream) {
+        c.rst_upstream = true;
+      } else {
+        c.rst_client = true;
+      }
+      closeConnection(c);
+      return;
+  }
+}
+
+void ConnectionTable::onSend(Connection& c, bool to_upstream, int res, std::int64_t now_ns) {
+  Direction& d = to_upstream ? c.to_upstream : c.to_client;
+  if (c.state != ConnState::kRelaying) {
+    if (d.has_buffer) {
+      d.has_buffer = false;
+      recycle(d.bid);
+    }
+    return;
+  }
+  if (res > 0) {
+    c.last_activity_ns = now_ns;
+    counters_.add(to_upstream ? counters_.bytes_to_upstream : counters_.bytes_to_client,
+                  static_cast<std::uint64_t>(res));
+    d.off += static_cast<std::uint32_t>(res);
+    if (d.off < d.len) {  // short send: the rest of the same buffer
+      armSend(c, to_upstream);
+      return;
+    }
+    d.has_buffer = false;
+    recycle(d.bid);
+    armRecv(c, to_upstream);
+    return;
+  }
+  if (res == -EINTR || res == -EAGAIN) {
+    armSend(c, to_upstream);
+    return;
+  }
+  d.has_buffer = false;
+  recycle(d.bid);
+  // The destination failed: the source is reset (to_upstream failing means upstream failed,
+  // so the client gets the RST).
+  if (to_upstream) {
+    c.rst_client = true;
+  } else {
+    c.rst_upstream = true;
+  }
+  closeConnection(c);
+}
+
+void ConnectionTable::onCompletion(const UserData& ud,
+                                   const io_uring_cqe& cqe,
+                                   std::int64_t now_ns) {
+  Connection* c = lookup(ud);
+  if (c == nullptr) {
+    // Cannot happen while slots wait for their operations; still never leak a buffer.
+    if (cqe.flags & IORING_CQE_F_BUFFER) {
+      buffers_.recycle(static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+    }
+    return;
+  }
+  --c->inflight;
+  switch (ud.kind) {
+    case OpKind::kConnect:
+      onConnect(*c, cqe.res);
+      break;
+    case OpKind::kConnectTimeout:
+      break;  // -ETIME (fired) or -ECANCELED (connect finished)
+    case OpKind::kSendHeader:
+      if (c->state != ConnState::kSendingHeader) break;
+      if (cqe.res <= 0) {
+        refuse(*c, FailReason::kConnectError);
+        break;
+      }
+      c->header_sent = static_cast<std::uint8_t>(c->header_sent + cqe.res);
+      if (c->header_sent < c->header_len) {
+        sendHeader(*c);
+      } else {
+        startRelay(*c);
+      }
+      break;
+    case OpKind::kRecvClient:
+      onRecv(*c, true, cqe, now_ns);
+      break;
+    case OpKind::kRecvUpstream:
+      onRecv(*c, false, cqe, now_ns);
+      break;
+    case OpKind::kSendUpstream:
+      onSend(*c, true, cqe.res, now_ns);
+      break;
+    case OpKind::kSendClient:
+      onSend(*c, false, cqe.res, now_ns);
+      break;
+    case OpKind::kCancel:
+      break;
+    case OpKind::kInvalid:
+    case OpKind::kAccept:
+    case OpKind::kStop:
+    case OpKind::kTick:
+    case OpKind::kOdstSend:
+    case OpKind::kOdstRecv:
+    case OpKind::kIgnore:
+      break;  // not connection operations; the worker routes them
+  }
+  // The handlers above may have released the slot (state kFree) already.
+  if (c->state == ConnState::kClosing) maybeRelease(*c);
+}
+
+void ConnectionTable::closeConnection(Connection& c) {
+  if (c.state == ConnState::kClosing || c.state == ConnState::kFree) return;
+  c.state = ConnState::kClosing;
+  if (c.inflight == 0) {
+    release(c);
+    return;
+  }
+  // Cancel whatever is still pending on either socket; the slot is released when the last
+  // completion (the cancellations' own included) has arrived.
+  for (int fd : {c.client_fd, c.upstream_fd}) {
+    if (fd < 0) continue;
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, userData(c, OpKind::kCancel));
+    ++c.inflight;
+  }
+}
+
+void ConnectionTable::maybeRelease(Connection& c) {
+  if (c.inflight == 0) release(c);
+}
+
+void ConnectionTable::release(Connection& c) {
+  if (c.to_upstream.has_buffer) recycle(c.to_upstream.bid);
+  if (c.to_client.has_buffer) recycle(c.to_client.bid);
+  if (c.client_fd >= 0) {
+    if (c.rst_client) {
+      closeWithReset(c.client_fd);
+    } else {
+      close(c.client_fd);
+    }
+  }
+  if (c.upstream_fd >= 0) {
+    if (c.rst_upstream) {
+      closeWithReset(c.upstream_fd);
+    } else {
+      close(c.upstream_fd);
+    }
+  }
+  c.client_fd = -1;
+  c.upstream_fd = -1;
+  c.state = ConnState::kFree;
+  free_.push_back(c.slot);
+  --live_;
+  active_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ConnectionTable::onTick(std::int64_t now_ns) {
+  const std::int64_t idle_ns = static_cast<std::int64_t>(config_.idle_timeout_s) * 1000000000;
+  const std::int64_t resolve_ns = static_cast<std::int64_t>(config_.connect_timeout_ms) * 1000000;
+  for (auto& slot : slots_) {
+    Connection& c = *slot;
+    switch (c.state) {
+      case ConnState::kResolving:
+        if (now_ns - c.last_activity_ns > resolve_ns) {
+          // The server took longer than a connect may: give up (its late answer is ignored).
+          counters_.odstError(OdstError::kUnavailable);
+          refuse(c, FailReason::kOriginalDst);
+        }
+        break;
+      case ConnState::kSendingHeader:
+      case ConnState::kRelaying:
+        if (now_ns - c.last_activity_ns > idle_ns) {
+          counters_.add(counters_.idle_closed);
+          closeConnection(c);
+        }
+        break;
+      case ConnState::kFree:
+      case ConnState::kConnecting:  // bounded by its linked timeout
+      case ConnState::kClosing:
+        break;
+    }
+  }
+}
+
+void ConnectionTable::closeAll() {
+  for (auto& slot : slots_) closeConnection(*slot);
+}
+
+}  // namespace xredir::proxy
