@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# proxy_vs_haproxy.sh: xredir-proxy against HAProxy (Debian's 2.6, TCP mode) in the same run, on
+# the same namespaces, behind the same kernel iptables REDIRECT (DESIGN "Benchmarks"; issue 6
+# item 6). Topology as in tests/proxy/proxy_e2e.sh:
+#   client 10.77.1.1 --veth-- proxy ns (REDIRECT every TCP connection to :15001) --veth-- server 10.77.2.2
+# Each proxy gets the same number of threads (xredir-proxy --threads N --original-dst kernel;
+# HAProxy nbthread N with `server s 0.0.0.0:0`, i.e. connect to the original destination) and is
+# pinned with taskset to the same CPUs (PROXY_CPUS); clients and servers run on LOAD_CPUS.
+# Measured, REPS times each, the two proxies alternating which goes first:
+#   (a) bulk throughput: iperf3 -t SECS through the proxy, client->server and -R server->client
+#   (b) short connections/s: proxy_load short (connect, 32-byte request, echo, close), 8 client
+#       threads, SHORT_COUNT connections; also the p50/p99 of one whole connection
+#   (c) small request/response latency: 64-byte ping-pongs on one connection, p50/p99
+# Prints the median of each measure per proxy and the ratio xredir-proxy / HAProxy.
+# usage: bench/proxy_vs_haproxy.sh XREDIR_PROXY_BINARY PROXY_LOAD_BINARY [THREADS] [REPS] [SECS]  (root)
+#   e.g. bench/proxy_vs_haproxy.sh build/proxy/xredir-proxy build/tests/proxy/proxy_load 1 5 5
+# Environment: PROXY_CPUS (default: 1 for one thread, else 0-1), LOAD_CPUS (default 0),
+#   SHORT_COUNT (default 30000), PINGS (default 20000).
+set -u
+XP_BIN=$(realpath "$1")
+LOAD=$(realpath "$2")
+THREADS=${3:-1}
+REPS=${4:-5}
+SECS=${5:-5}
+if [ "$THREADS" = 1 ]; then PROXY_CPUS=${PROXY_CPUS:-1}; else PROXY_CPUS=${PROXY_CPUS:-0-1}; fi
+LOAD_CPUS=${LOAD_CPUS:-0}
+SHORT_COUNT=${SHORT_COUNT:-30000}
+PINGS=${PINGS:-20000}
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../tests/e2e/topology.sh"
+[ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
+command -v iperf3 >/dev/null || { echo "needs iperf3" >&2; exit 1; }
+command -v haproxy >/dev/null || { echo "needs haproxy" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PIDS=""
+PROXY_PID=""
+TOPO_S=""
+cleanup() {
+  [ -n "$PROXY_PID" ] && kill -KILL "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+  for pid in $PIDS; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  [ -n "$TOPO_S" ] && ip netns del "$TOPO_S" 2>/dev/null
+  topo_destroy
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+topo_create || exit 1
+TOPO_S="xrs-$TOPO_SUFFIX"
+ip netns add "$TOPO_S" || exit 1
+ip link add name n1 netns "$TOPO_N" type veth peer name s0 netns "$TOPO_S" || exit 1
+ip -n "$TOPO_S" link set lo up
+ip -n "$TOPO_N" addr add 10.77.2.1/24 dev n1
+ip -n "$TOPO_S" addr add 10.77.2.2/24 dev s0
+ip -n "$TOPO_N" link set n1 up
+ip -n "$TOPO_S" link set s0 up
+ip -n "$TOPO_C" route add 10.77.2.0/24 via 10.77.1.2
+ip -n "$TOPO_S" route add default via 10.77.2.1
+# No AF_XDP here: the client's TX offload (turned off by topology.sh for XDP rewrites) back on.
+ip netns exec "$TOPO_C" ethtool -K c0 tx on >/dev/null
+for ns in "$TOPO_C" "$TOPO_N"; do
+  ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+done
+ip netns exec "$TOPO_N" iptables -t nat -A PREROUTING -i n0 -p tcp -j REDIRECT --to-ports 15001
+
+ip netns exec "$TOPO_S" taskset -c "$LOAD_CPUS" iperf3 -s -p 5201 >"$WORK/iperf3-server.log" 2>&1 &
+PIDS="$PIDS $!"
+ip netns exec "$TOPO_S" taskset -c "$LOAD_CPUS" "$LOAD" serve echo:7001 >"$WORK/servers.log" 2>&1 &
+PIDS="$PIDS $!"
+for _ in $(seq 50); do grep -q LISTENING "$WORK/servers.log" && break; sleep 0.1; done
+sleep 0.3
+
+cat >"$WORK/haproxy.cfg" <<CFG
+global
+  nbthread $THREADS
+  maxconn 8000
+defaults
+  mode tcp
+  retries 0
+  timeout connect 5000ms
+  timeout client 300s
+  timeout server 300s
+listen p
+  bind 0.0.0.0:15001
+  server s 0.0.0.0:0
+CFG
+
+start_proxy() {  # start_proxy haproxy|xredir
+  if [ "$1" = haproxy ]; then
+    ip netns exec "$TOPO_N" taskset -c "$PROXY_CPUS" haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/proxy.log" 2>&1 &
+  else
+    ip netns exec "$TOPO_N" taskset -c "$PROXY_CPUS" "$XP_BIN" --listen 0.0.0.0:15001 \
+      --original-dst kernel --threads "$THREADS" --log-level warn >"$WORK/proxy.log" 2>&1 &
+  fi
+  PROXY_PID=$!
+  for _ in $(seq 100); do
+    [ -n "$(ip netns exec "$TOPO_N" ss -ltnH 'sport = :15001')" ] && return 0
+    sleep 0.1
+  done
+  echo "$1 did not start: $(cat "$WORK/proxy.log")" >&2
+  exit 1
+}
+stop_proxy() {
+  kill -KILL "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; PROXY_PID=""
+}
+cl() { ip netns exec "$TOPO_C" taskset -c "$LOAD_CPUS" "$@"; }
+record() { echo "$1 $2 $3" >>"$WORK/results"; }  # record PROXY MEASURE VALUE
+
+# cpu_ticks: user + system CPU of the proxy process so far, in clock ticks (1/100 s). The load
+# CPU is shared by clients, servers and (on this machine) other work, so the rates can be bound
+# by it rather than by the proxy; the proxy's own CPU per unit of work compares them regardless.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PROXY_PID/stat"; }
+
+gbps() {  # gbps PROXY NAME [-R]
+  local c0 c1
+  c0=$(cpu_ticks)
+  if cl iperf3 -c 10.77.2.2 -p 5201 -t "$SECS" -J $3 >"$WORK/iperf.json" 2>&1; then
+    c1=$(cpu_ticks)
+    set -- "$1" "$2" $(python3 -c 'import json,sys; e = json.load(open(sys.argv[1]))["end"]["sum_received"]; print("%.2f %.3f" % (e["bits_per_second"] / 1e9, (int(sys.argv[2]) / 100.0) / (e["bytes"] / 1e9)))' "$WORK/iperf.json" $((c1 - c0)))
+    record "$1" "$2" "$3"
+    record "$1" "${2}_cpu_s_per_gb" "$4"
+  else
+    echo "iperf3 through $1 failed: $(head -c 300 "$WORK/iperf.json")" >&2
+  fi
+}
+
+measure() {  # measure haproxy|xredir
+  start_proxy "$1"
+  sleep 0.3
+  gbps "$1" bulk_up ""
+  gbps "$1" bulk_down -R
+  local c0 c1
+  c0=$(cpu_ticks)
+  out=$(cl "$LOAD" short 10.77.2.2 7001 "$SHORT_COUNT" 8)
+  c1=$(cpu_ticks)
+  echo "  $1 short: $out (proxy CPU $((c1 - c0))0 ms)"
+  case "$out" in ok*)
+    set -- "$1" $out
+    record "$1" conn_per_s "$8"; record "$1" conn_p50_us "${10}"; record "$1" conn_p99_us "${12}"
+    record "$1" conn_cpu_us "$(((c1 - c0) * 10000 / SHORT_COUNT))";;
+  esac
+  out=$(cl "$LOAD" latency 10.77.2.2 7001 "$PINGS")
+  echo "  $1 latency: $out"
+  case "$out" in ok*)
+    set -- "$1" $out
+    record "$1" rtt_p50_us "$6"; record "$1" rtt_p99_us "$8";;
+  esac
+  stop_proxy
+}
+
+echo "xredir-proxy vs HAProxy $(haproxy -v | head -1 | awk '{print $3}'): $THREADS thread(s) on CPU $PROXY_CPUS, load on CPU $LOAD_CPUS, $REPS reps, iperf3 ${SECS}s"
+for rep in $(seq "$REPS"); do
+  echo "rep $rep"
+  if [ $((rep % 2)) = 1 ]; then measure haproxy; measure xredir; else measure xredir; measure haproxy; fi
+done
+
+python3 - "$WORK/results" <<'PY'
+import statistics, sys
+vals = {}
+for line in open(sys.argv[1]):
+    p, m, v = line.split()
+    vals.setdefault((p, m), []).append(float(v))
+rows = [("bulk_up", "bulk client->server, Gbit/s", "higher"), ("bulk_down", "bulk server->client, Gbit/s", "higher"),
+        ("bulk_up_cpu_s_per_gb", "proxy CPU s per GB, client->server", "lower"),
+        ("bulk_down_cpu_s_per_gb", "proxy CPU s per GB, server->client", "lower"),
+        ("conn_per_s", "short connections/s (8 clients)", "higher"),
+        ("conn_cpu_us", "proxy CPU us per short connection", "lower"), ("conn_p50_us", "short connection p50, us", "lower"),
+        ("conn_p99_us", "short connection p99, us", "lower"), ("rtt_p50_us", "64 B request/response p50, us", "lower"),
+        ("rtt_p99_us", "64 B request/response p99, us", "lower")]
+print("%-38s %12s %12s %16s" % ("median of runs", "HAProxy", "xredir-proxy", "xredir/HAProxy"))
+for key, name, better in rows:
+    h, x = vals.get(("haproxy", key)), vals.get(("xredir", key))
+    if not h or not x:
+        print("%-38s %12s %12s %16s" % (name, "?", "?", "-"))
+        continue
+    mh, mx = statistics.median(h), statistics.median(x)
+    print("%-38s %12.3f %12.3f %11.2fx (%s better) n=%d/%d" % (name, mh, mx, mx / mh if mh else 0, better, len(h), len(x)))
+PY
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; compare the ratios)"
