@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 
 #include "xredir/conntrack.h"
 #include "xredir/packet.h"
@@ -74,12 +75,27 @@ enum class StepDetail : std::uint8_t {
   kRewriteFailed,
 };
 
+// RuleDecision names the rule whose verdict decided a new connection, as rule_eval.h's
+// Verdict does, so that the datapath can count rule hits without looking anything up by name.
+struct RuleDecision {
+  VerdictKind kind = VerdictKind::kAccept;
+  Table table = Table::kNat;
+  std::string_view chain;         // points into the RuleSet the rules were compiled from
+  std::optional<int> rule_index;  // 0-based; nullopt: the built-in chain's policy decided
+};
+
 struct StepResult {
   StepAction action = StepAction::kError;
   StepDetail detail = StepDetail::kRewriteFailed;
   Direction dir = Direction::kOriginal;
   // kTranslatedReply / reply direction: where the client is (interface, MACs).
   ReplyPath reply_path;
+  // Set when this frame ran the hook's chains, i.e. it was the first packet of a connection,
+  // whatever came of the verdict (translated, a no-op entry, DROP, or refused afterwards by a
+  // full table), as the kernel's nat-table rule counters count each connection once. Not set
+  // for packets of tracked connections, for untracked ones, nor when another worker created
+  // the same connection meanwhile (kLostRace or its hit: that worker's frame was counted).
+  std::optional<RuleDecision> decision;
 };
 
 // stepPacket runs conntrack and NAT for one frame. Preconditions: `parsed` came from

@@ -126,6 +126,12 @@ StepResult stepPacket(ConntrackTable& table,
   meta.later_fragment = from_frame.later_fragment;
   meta.ct_state = kCtNew;
   const Verdict verdict = evaluateCompiled(rules, in.hook, meta, eval_ctx);
+  // Every outcome below, but the lost race, is this frame's verdict carried out: it names the
+  // rule that decided (StepResult::decision).
+  const auto decided = [&verdict](StepResult r) {
+    r.decision = RuleDecision{verdict.kind, verdict.table, verdict.chain, verdict.rule_index};
+    return r;
+  };
 
   NewConnection nc;
   nc.original = tuple;
@@ -133,13 +139,13 @@ StepResult stepPacket(ConntrackTable& table,
   nc.reply_path = ReplyPath{in.ingress_ifindex, readSrcMac(frame), readDstMac(frame)};
   if (const auto refused = describeNewConnection(verdict, config, parsed, nc)) {
     if (*refused == StepDetail::kBadTranslation) {
-      return make(StepAction::kError, *refused);
+      return decided(make(StepAction::kError, *refused));
     }
-    return make(StepAction::kDrop, *refused);
+    return decided(make(StepAction::kDrop, *refused));
   }
   if (nc.translate_dst && in.source_nat) {
     if (in.source_nat->family != parsed.family) {
-      return make(StepAction::kError, StepDetail::kBadTranslation);
+      return decided(make(StepAction::kError, StepDetail::kBadTranslation));
     }
     nc.translate_src = true;
     nc.src_to_addr = in.source_nat->bytes;
@@ -153,21 +159,22 @@ StepResult stepPacket(ConntrackTable& table,
       first.dir = Direction::kOriginal;
       first.target = ir.target;
       first.rewrite = !(ir.target == tuple);
-      return finishHit(frame, parsed, first, StepDetail::kNewFlow);
+      return decided(finishHit(frame, parsed, first, StepDetail::kNewFlow));
     }
     case InsertStatus::kExists:
-      // Another worker created the connection between our lookup and insert: use it.
+      // Another worker created the connection between our lookup and insert: use it. Its
+      // frame was the connection's first, so this one's verdict is not reported.
       tr = table.trackPacket(tuple, parsed.tcp_flags, in.now_ns);
       if (tr.status == TrackStatus::kHit) return finishHit(frame, parsed, tr, StepDetail::kNone);
       return make(StepAction::kDrop, StepDetail::kLostRace);
     case InsertStatus::kRefusedFull:
-      return make(StepAction::kDrop, StepDetail::kTableFull);
+      return decided(make(StepAction::kDrop, StepDetail::kTableFull));
     case InsertStatus::kNatExhausted:
-      return make(StepAction::kDrop, StepDetail::kNatExhausted);
+      return decided(make(StepAction::kDrop, StepDetail::kNatExhausted));
     case InsertStatus::kBadRequest:
-      return make(StepAction::kError, StepDetail::kBadTranslation);
+      return decided(make(StepAction::kError, StepDetail::kBadTranslation));
   }
-  return make(StepAction::kError, StepDetail::kBadTranslation);
+  return decided(make(StepAction::kError, StepDetail::kBadTranslation));
 }
 
 }  // namespace xredir

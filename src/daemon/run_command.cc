@@ -22,6 +22,7 @@
 #include <random>
 #include <filesystem>
 #include <sstream>
+#include <string_view>
 
 #include "daemon/commands.h"
 #include "daemon/conntrack_odst_source.h"
@@ -78,6 +79,40 @@ std::string resolvePath(const std::filesystem::path& base, const std::string& pa
   return (base / path).string();
 }
 
+// escapeLabel escapes a Prometheus label value (backslash, double quote, newline).
+std::string escapeLabel(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// renderRuleHits writes xredir_rule_hits_total: per family, table, chain and rule (1-based
+// position, or "policy"), the new connections that rule decided since the running rules were
+// loaded (a reload starts new counters from zero: rule_hit_counters.h).
+void renderRuleHits(std::ostringstream& out, const xdp::ConntrackProcessor& processor) {
+  out << "# HELP xredir_rule_hits_total new connections decided by a rule (rule: 1-based "
+         "position in its chain, or policy), since the running rules were loaded\n"
+      << "# TYPE xredir_rule_hits_total counter\n";
+  for (Family family : {Family::kV4, Family::kV6}) {
+    const auto hits = processor.ruleHits(family);
+    if (!hits) continue;
+    const char* family_label = family == Family::kV4 ? "ipv4" : "ipv6";
+    for (const auto& sample : hits->samples()) {
+      out << "xredir_rule_hits_total{family=\"" << family_label << "\",table=\""
+          << tableName(sample.table) << "\",chain=\"" << escapeLabel(sample.chain) << "\",rule=\""
+          << (sample.position ? std::to_string(*sample.position) : std::string("policy")) << "\"} "
+          << sample.hits << "\n";
+    }
+  }
+}
+
 // Prometheus text of everything the daemon counts.
 std::string renderMetrics(const xdp::ConntrackProcessor& processor,
                           const ConntrackTable& table,
@@ -126,6 +161,7 @@ std::string renderMetrics(const xdp::ConntrackProcessor& processor,
   metric("xredir_conntrack_evictions_total", "counter", "early drops", c.evictions);
   metric("xredir_conntrack_refused_total", "counter", "new flows refused (table full)", c.refusals);
   metric("xredir_conntrack_reaped_total", "counter", "expired entries removed", c.reaped);
+  renderRuleHits(out, processor);
   metric("xredir_rule_reloads_total", "counter", "successful rule reloads", reloads);
   metric("xredir_rule_reload_failures_total", "counter", "refused rule reloads", reload_failures);
   const auto api_counters = api.counters();
@@ -246,7 +282,7 @@ int runDaemon(const RunOptions& options) {
     return std::uniform_real_distribution<double>(0, 1)(rng);
   };
   xdp::ConntrackProcessor processor(*datapath, table, clock, eval);
-  processor.setRules(rules.compiled_v4, rules.compiled_v6);
+  processor.setRules({rules.compiled_v4, rules.rules_v4}, {rules.compiled_v6, rules.rules_v6});
 
   ConntrackOdstSource odst_source(table);
   odst::ServerOptions api_options;
@@ -300,7 +336,8 @@ int runDaemon(const RunOptions& options) {
             "(the reply routing is set up at start; restart xredir)");
       } else {
         rules = std::move(std::get<RuleGeneration>(next));
-        processor.setRules(rules.compiled_v4, rules.compiled_v6);
+        processor.setRules({rules.compiled_v4, rules.rules_v4},
+                           {rules.compiled_v6, rules.rules_v6});
         ++reloads;
         spdlog::info("rules reloaded");
       }

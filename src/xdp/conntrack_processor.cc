@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "xdp/steering.h"
 #include "xredir/packet.h"
@@ -53,6 +55,28 @@ ConntrackProcessor::ConntrackProcessor(Datapath& datapath,
   inject_ifindex_ = datapath.injection().injectIfindex();
   inject_mac_ = datapath.injection().injectMac();
   proxy_mac_ = datapath.injection().proxyMac();
+  hit_stripes_ = std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::shared_ptr<const ConntrackProcessor::Generation> ConntrackProcessor::makeGeneration(
+    FamilyRules rules) const {
+  if (!rules.compiled) return nullptr;
+  auto gen = std::make_shared<Generation>();
+  gen->compiled = std::move(rules.compiled);
+  gen->rules = std::move(rules.rules);
+  if (gen->rules) gen->hits = std::make_unique<RuleHitCounters>(*gen->rules, hit_stripes_);
+  return gen;
+}
+
+void ConntrackProcessor::setRules(FamilyRules v4, FamilyRules v6) {
+  gen_v4_.store(makeGeneration(std::move(v4)));
+  gen_v6_.store(makeGeneration(std::move(v6)));
+}
+
+std::shared_ptr<const RuleHitCounters> ConntrackProcessor::ruleHits(Family family) const {
+  std::shared_ptr<const Generation> gen = generation(family);
+  if (!gen || !gen->hits) return nullptr;
+  return std::shared_ptr<const RuleHitCounters>(gen, gen->hits.get());
 }
 
 const ConntrackProcessor::Iface* ConntrackProcessor::capture(std::uint32_t ifindex) const {
@@ -70,9 +94,8 @@ Decision ConntrackProcessor::process(std::span<std::uint8_t> frame, std::uint32_
   }
   if (ingress_ifindex == inject_ifindex_) return processInjected(frame, parsed);
   const Iface* in = capture(ingress_ifindex);
-  std::shared_ptr<const CompiledRuleSet> rules =
-      parsed.family == Family::kV4 ? rules_v4_.load() : rules_v6_.load();
-  if (in == nullptr || !rules) return {FrameAction::kToKernel, 0};
+  const std::shared_ptr<const Generation> gen = generation(parsed.family);
+  if (in == nullptr || !gen) return {FrameAction::kToKernel, 0};
 
   PacketMeta meta;
   meta.in_iface = in->name;
@@ -85,20 +108,26 @@ Decision ConntrackProcessor::process(std::span<std::uint8_t> frame, std::uint32_
   const Endpoint src{parsed.src, parsed.sport};
   const Endpoint dst{parsed.dst, parsed.dport};
   const std::uint8_t protocol = parsed.protocol;
-  StepResult r = stepPacket(table_, step_config_, *rules, eval_ctx_, frame, parsed, input);
+  StepResult r = stepPacket(table_, step_config_, *gen->compiled, eval_ctx_, frame, parsed, input);
+  countHit(*gen, r);
   if (in->partial_checksums &&
       (r.action == StepAction::kTranslatedForward || r.action == StepAction::kTranslatedReply)) {
     recomputePacketChecksums(frame, parsed);
   }
+  // A new translated flow stays steered to AF_XDP even after a reload narrows the filter.
+  if (r.action == StepAction::kTranslatedForward && r.detail == StepDetail::kNewFlow &&
+      !bpf_.markTranslated(flowKeyOf(protocol, src, dst)).ok()) {
+    bump(stats_.xlat_mark_failed);
+  }
+  return route(frame, r);
+}
+
+Decision ConntrackProcessor::route(std::span<std::uint8_t> frame, const StepResult& r) {
   switch (r.action) {
     case StepAction::kTranslatedForward:
-      if (r.detail == StepDetail::kNewFlow &&
-          !bpf_.markTranslated(flowKeyOf(protocol, src, dst)).ok()) {
-        bump(stats_.xlat_mark_failed);
-      }
       return toProxy(frame);
     case StepAction::kTranslatedReply:
-      // A reply arriving on a capture interface (DNAT to a remote server): back to the client.
+      // A reply of a translated flow (from a remote DNAT target, or to a local OUTPUT client).
       return toClient(frame, r.reply_path);
     case StepAction::kPassUntracked:
     case StepAction::kPassNotTranslated:
@@ -169,9 +198,8 @@ Decision ConntrackProcessor::processInjected(std::span<std::uint8_t> frame, Pars
 }
 
 Decision ConntrackProcessor::processOutput(std::span<std::uint8_t> frame, ParsedPacket& parsed) {
-  std::shared_ptr<const CompiledRuleSet> rules =
-      parsed.family == Family::kV4 ? rules_v4_.load() : rules_v6_.load();
-  if (!rules) return {FrameAction::kToKernel, 0};
+  const std::shared_ptr<const Generation> gen = generation(parsed.family);
+  if (!gen) return {FrameAction::kToKernel, 0};
   PacketMeta meta;
   // The socket context exists for a connection's first packet only; later packets of a flow
   // that conntrack does not know (opened before xredir started) go to the kernel untracked.
@@ -196,23 +224,9 @@ Decision ConntrackProcessor::processOutput(std::span<std::uint8_t> frame, Parsed
   input.ingress_ifindex = inject_ifindex_;
   input.now_ns = clock_.nowNs();
   input.source_nat = output_->clientAddress(parsed.family);
-  StepResult r = stepPacket(table_, step_config_, *rules, eval_ctx_, frame, parsed, input);
-  switch (r.action) {
-    case StepAction::kTranslatedForward:
-      return toProxy(frame);
-    case StepAction::kTranslatedReply:
-      return toClient(frame, r.reply_path);
-    case StepAction::kPassUntracked:
-    case StepAction::kPassNotTranslated:
-      return {FrameAction::kToKernel, 0};
-    case StepAction::kDrop:
-      bump(stats_.step_drop);
-      return {FrameAction::kDrop, 0};
-    case StepAction::kError:
-      bump(stats_.step_error);
-      return {FrameAction::kDrop, 0};
-  }
-  return {FrameAction::kDrop, 0};
+  StepResult r = stepPacket(table_, step_config_, *gen->compiled, eval_ctx_, frame, parsed, input);
+  countHit(*gen, r);
+  return route(frame, r);
 }
 
 }  // namespace xredir::xdp

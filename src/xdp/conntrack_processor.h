@@ -8,7 +8,9 @@
 // xr0 -> xr1; back to the client: the MACs recorded in the entry). A local connection that
 // is translated is also source-translated to the injection pair's next hop, so that the
 // proxy's replies come back through xr1 rather than over lo; its replies are sent out xr0 and
-// reach the application through xr1. Rule sets are swapped atomically (setRules).
+// reach the application through xr1. Rule sets are swapped atomically (setRules), each with its
+// own rule hit counters (rule_hit_counters.h): a new connection's deciding rule is counted in
+// the generation that decided it.
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,7 @@
 
 #include "xdp/datapath.h"
 #include "xdp/packet_processor.h"
+#include "xdp/rule_hit_counters.h"
 #include "xredir/conntrack.h"
 #include "xredir/conntrack_clock.h"
 #include "xredir/conntrack_step.h"
@@ -50,15 +53,28 @@ class ConntrackProcessor : public PacketProcessor {
                      const Clock& clock,
                      const EvalContext& eval_ctx);
 
-  // setRules swaps the compiled rule sets of both families in; packets already being processed
-  // finish with the old ones. Each pointer must keep the RuleSet it was compiled from alive
-  // (e.g. an aliasing shared_ptr owning both). A family without rules (nullptr), and every
-  // family until the first call, leaves new flows to the kernel.
+  // FamilyRules is one family's rule generation as the daemon loaded it.
+  struct FamilyRules {
+    // Must keep the RuleSet it was compiled from alive (e.g. an aliasing shared_ptr owning both).
+    std::shared_ptr<const CompiledRuleSet> compiled;
+    // The RuleSet `compiled` came from: it names the rule hit counters. nullptr: not counted.
+    std::shared_ptr<const RuleSet> rules;
+  };
+
+  // setRules swaps the rule generations of both families in, each with new hit counters that
+  // start from zero; packets already being processed finish with (and count in) the old ones.
+  // A family without rules (compiled == nullptr), and every family until the first call, leaves
+  // new flows to the kernel. Not a per-packet call: it allocates the counters.
+  void setRules(FamilyRules v4, FamilyRules v6);
+  // setRules with compiled rules only: the same, without rule hit counters.
   void setRules(std::shared_ptr<const CompiledRuleSet> v4,
                 std::shared_ptr<const CompiledRuleSet> v6) {
-    rules_v4_.store(std::move(v4));
-    rules_v6_.store(std::move(v6));
+    setRules(FamilyRules{std::move(v4), nullptr}, FamilyRules{std::move(v6), nullptr});
   }
+
+  // ruleHits returns the hit counters of a family's current generation (nullptr: no rules, or
+  // rules set without their RuleSet). The pointer keeps the generation alive while it is read.
+  std::shared_ptr<const RuleHitCounters> ruleHits(Family family) const;
 
   Decision process(std::span<std::uint8_t> frame, std::uint32_t ingress_ifindex) override;
   const ConntrackProcessorStats& stats() const { return stats_; }
@@ -72,8 +88,23 @@ class ConntrackProcessor : public PacketProcessor {
     // partial, which an incremental update cannot fix: such frames get a full recompute.
     bool partial_checksums = false;
   };
+  // Generation: one family's rules and the counters of their hits, swapped as one.
+  struct Generation {
+    std::shared_ptr<const CompiledRuleSet> compiled;
+    std::shared_ptr<const RuleSet> rules;
+    std::unique_ptr<RuleHitCounters> hits;  // nullptr: not counted
+  };
+  std::shared_ptr<const Generation> generation(Family family) const {
+    return family == Family::kV4 ? gen_v4_.load() : gen_v6_.load();
+  }
+  std::shared_ptr<const Generation> makeGeneration(FamilyRules rules) const;
+  static void countHit(const Generation& gen, const StepResult& r) {
+    if (r.decision && gen.hits) (void)gen.hits->count(*r.decision);
+  }
   Decision processInjected(std::span<std::uint8_t> frame, ParsedPacket& parsed);
   Decision processOutput(std::span<std::uint8_t> frame, ParsedPacket& parsed);
+  // route turns a step's result into the frame's fate (shared by PREROUTING and OUTPUT).
+  Decision route(std::span<std::uint8_t> frame, const StepResult& r);
   Decision toProxy(std::span<std::uint8_t> frame);
   Decision toClient(std::span<std::uint8_t> frame, const ReplyPath& path);
   const Iface* capture(std::uint32_t ifindex) const;
@@ -90,8 +121,11 @@ class ConntrackProcessor : public PacketProcessor {
   MacAddr proxy_mac_{};
   // One atomic shared_ptr load per packet: simple and safe across reloads; a per-worker
   // cached pointer with a reload epoch would save the reference count traffic if it shows.
-  std::atomic<std::shared_ptr<const CompiledRuleSet>> rules_v4_;
-  std::atomic<std::shared_ptr<const CompiledRuleSet>> rules_v6_;
+  std::atomic<std::shared_ptr<const Generation>> gen_v4_;
+  std::atomic<std::shared_ptr<const Generation>> gen_v6_;
+  // Stripes of the hit counters: one per CPU, as workers are at most one per CPU that matters
+  // (one per RX queue, pinned), so each gets its own.
+  unsigned hit_stripes_ = 1;
   ConntrackProcessorStats stats_;
 };
 

@@ -250,6 +250,88 @@ TEST(ConntrackStep, FullTableOfAssuredFlowsDropsNewFlows) {
   EXPECT_EQ(h.table().totalCounters().refusals, 1U);
 }
 
+TEST(ConntrackStep, ReportsTheRuleThatDecidedEachNewFlow) {
+  // stepRuleSet (step_rules.h): mangle PREROUTING 0 DROPs :666; nat PREROUTING 0..3 are the
+  // REDIRECTs of :80 and udp :53, the DNAT of :8080 and the REDIRECT of :81; all else falls to
+  // nat PREROUTING's policy (nat is the last table at PREROUTING).
+  struct Case {
+    const char* name;
+    std::uint8_t proto;
+    std::uint16_t dport;
+    VerdictKind kind;
+    Table table;
+    std::optional<int> rule_index;
+  };
+  const std::vector<Case> cases = {
+      {"redirect :80", kIpProtoTcp, 80, VerdictKind::kRedirect, Table::kNat, 0},
+      {"redirect udp :53", kIpProtoUdp, 53, VerdictKind::kRedirect, Table::kNat, 1},
+      {"dnat :8080", kIpProtoTcp, 8080, VerdictKind::kDnat, Table::kNat, 2},
+      {"redirect :81", kIpProtoTcp, 81, VerdictKind::kRedirect, Table::kNat, 3},
+      {"mangle drop :666", kIpProtoTcp, 666, VerdictKind::kDrop, Table::kMangle, 0},
+      {"policy :22", kIpProtoTcp, 22, VerdictKind::kAccept, Table::kNat, std::nullopt},
+  };
+  for (Family family : {Family::kV4, Family::kV6}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(std::string(c.name) + (family == Family::kV4 ? " v4" : " v6"));
+      StepHarness h(family, cttest::smallConfig(64, 4));
+      const bool v4 = family == Family::kV4;
+      const Endpoint client{*parseIpAddr(v4 ? "10.0.0.1" : "2001:db8::1"), 40000};
+      const Endpoint dst{*parseIpAddr(v4 ? "10.0.0.9" : "2001:db8::9"), c.dport};
+      const std::uint8_t first_flags = c.proto == kIpProtoTcp ? kTcpSyn : 0;
+      Frame first =
+          makeFrame({.src = client, .dst = dst, .protocol = c.proto, .tcp_flags = first_flags});
+      const StepResult r = h.step(first);
+      ASSERT_TRUE(r.decision.has_value()) << "the first packet ran the chains";
+      EXPECT_EQ(r.decision->kind, c.kind);
+      EXPECT_EQ(r.decision->table, c.table);
+      EXPECT_EQ(r.decision->chain, "PREROUTING");
+      EXPECT_EQ(r.decision->rule_index, c.rule_index);
+      if (c.kind == VerdictKind::kDrop) continue;
+      // A later packet of the same connection is conntrack's: no rule decided it.
+      Frame later = makeFrame({.src = client,
+                               .dst = dst,
+                               .protocol = c.proto,
+                               .tcp_flags = c.proto == kIpProtoTcp ? kTcpAck : std::uint8_t{0}});
+      EXPECT_FALSE(h.step(later).decision.has_value());
+    }
+  }
+}
+
+TEST(ConntrackStep, ReportsNoRuleWhenTheChainsDidNotRun) {
+  StepHarness h(Family::kV4, cttest::smallConfig(64, 4));
+  Frame ack = makeFrame({.src = *parseEndpoint("10.0.0.1:40000"),
+                         .dst = *parseEndpoint("10.0.0.9:80"),
+                         .tcp_flags = kTcpAck});
+  const StepResult r = h.step(ack);
+  EXPECT_EQ(r.detail, StepDetail::kNotConnectionStart);
+  EXPECT_FALSE(r.decision.has_value());
+  Frame icmp = makeFrame({.src = *parseEndpoint("10.0.0.1:0"),
+                          .dst = *parseEndpoint("10.0.0.9:0"),
+                          .protocol = kIpProtoIcmp});
+  EXPECT_FALSE(h.step(icmp).decision.has_value());
+}
+
+TEST(ConntrackStep, ReportsTheRuleOfANewFlowRefusedByAFullTable) {
+  // The verdict was reached (as the kernel counts the rule) even though the flow is refused.
+  StepHarness h(Family::kV4, cttest::smallConfig(1, 1));
+  const Endpoint dst = *parseEndpoint("10.0.0.9:22");
+  const Endpoint client = *parseEndpoint("10.0.0.1:40000");
+  Frame syn = makeFrame({.src = client, .dst = dst, .tcp_flags = kTcpSyn});
+  Frame synack = makeFrame({.src = dst, .dst = client, .tcp_flags = kTcpSyn | kTcpAck});
+  Frame ack = makeFrame({.src = client, .dst = dst, .tcp_flags = kTcpAck});
+  ASSERT_EQ(h.step(syn).detail, StepDetail::kNewFlow);
+  ASSERT_EQ(h.step(synack).action, StepAction::kPassNotTranslated);
+  ASSERT_EQ(h.step(ack).action, StepAction::kPassNotTranslated);
+  Frame other = makeFrame({.src = *parseEndpoint("10.0.0.2:40000"),
+                           .dst = *parseEndpoint("10.0.0.9:80"),
+                           .tcp_flags = kTcpSyn});
+  const StepResult r = h.step(other);
+  ASSERT_EQ(r.detail, StepDetail::kTableFull);
+  ASSERT_TRUE(r.decision.has_value());
+  EXPECT_EQ(r.decision->kind, VerdictKind::kRedirect);
+  EXPECT_EQ(r.decision->rule_index, std::optional<int>(0));
+}
+
 TEST(ConntrackStep, TwoClientsSameEndpointToOneProxyAreKeptApart) {
   // The same client endpoint reaches two different destinations (a client reusing its source
   // port); both are redirected to the one proxy endpoint.

@@ -19,7 +19,9 @@
 #     a REDIRECT of :8443) makes new :8443 connections redirected; a malformed one is refused
 #     with file:line:col in the log and the previous rules stay in force;
 #   metrics: GET /metrics is Prometheus text with non-zero packet counters, conntrack entries,
-#     rule hits, and the reload counters (1 success, 1 failure);
+#     rule hits (each REDIRECT rule's own counter at least the connections the relay got, the
+#     counters restarted by the reload, none for a jump), and the reload counters (1 success,
+#     1 failure);
 #   SIGTERM: exit 0; no XDP program on n0 (ip link, bpftool net) and the programs unloaded, no
 #     xr0/xr1, no ip rule or route of table 7877 (both families), API socket removed,
 #     nothing new in /run/xredir, sysctls as before; traffic then flows through the kernel;
@@ -254,6 +256,9 @@ cx "$LOAD" connect $ORIG4 8443 16 $((4 * MB)) $((4 * MB)) --duration-ms 6000 --t
   --expect-local $ORIG4:8443 --expect-peer $CLIENT4 >"$WORK/long8443.out" 2>&1 &
 LONG8443=$!
 sleep 1.5
+# Connections the relay got before the scrape: each one's first packet was counted before it.
+relayed4_during=$(grep -c -- "-> $ORIG4:443\$" "$WORK/relay4.log")
+relayed6_during=$(grep -c -- "-> \[$ORIG6\]:443\$" "$WORK/relay6.log")
 metrics >"$WORK/metrics.during" || fail "GET /metrics during the transfers failed"
 # A new valid rules file replaces the old one atomically (rename), as a config manager would.
 rules_v4 '-A XR_IN -p tcp --dport 8443 -j REDIRECT --to-ports 15001' >"$WORK/rules.v4.new"
@@ -294,6 +299,7 @@ wait $LONG8443; rc=$?
   fail "kernel-forwarded transfers across the reloads: $(cat "$WORK/long8443.out")"
 
 # ---- metrics
+relayed8443_after=$(grep -c -- "-> $ORIG4:8443\$" "$WORK/relay4.log")
 metrics >"$WORK/metrics.after" || fail "GET /metrics failed"
 head -1 "$WORK/metrics.head" | grep -q " 200" && grep -qi "^content-type: text/plain; version=0.0.4" "$WORK/metrics.head" &&
   pass "GET /metrics: 200, Prometheus text content type" ||
@@ -310,9 +316,39 @@ positive xredir_tx_frames_total "$WORK/metrics.after" "frames sent"
 positive xredir_new_flows_total "$WORK/metrics.after" "connections tracked"
 positive xredir_conntrack_entries "$WORK/metrics.during" "conntrack entries while transfers run"
 positive xredir_odst_queries_total "$WORK/metrics.after" "original-destination queries"
-hits=$(grep -E '^xredir_rule_hits' "$WORK/metrics.after" | awk '{ s += $2 } END { print s + 0 }')
-[ "$hits" -gt 0 ] && pass "metrics: rule hits ($hits)" ||
-  fail "metrics: no rule hit counter (xredir_rule_hits*) or all zero: $(grep -E '^# HELP' "$WORK/metrics.after" | cut -d' ' -f3 | tr '\n' ' ')"
+# Rule hits: new connections per deciding rule (1-based position in its chain, or policy). The
+# counters belong to a rule generation: the reload between the two scrapes restarts them.
+hit() {  # hit FAMILY CHAIN RULE FILE
+  metric "xredir_rule_hits_total{family=\"$1\",table=\"nat\",chain=\"$2\",rule=\"$3\"}" "$4"
+}
+at_least() {  # at_least WHAT VALUE MIN: VALUE present and >= MIN (MIN > 0)
+  if [ -n "$2" ] && [ "$3" -gt 0 ] && [ "$2" -ge "$3" ]; then pass "metrics: $1 ($2 >= $3)"
+  else fail "metrics: $1: '${2:-absent}', expected >= $3 (> 0)"; fi
+}
+h443=$(hit ipv4 XR_IN 1 "$WORK/metrics.during")
+at_least "the :443 REDIRECT rule (XR_IN 1) counts every connection the relay got" \
+  "$h443" "$relayed4_during"
+at_least "IPv6: the :443 REDIRECT rule (PREROUTING 1) counts every connection the relay got" \
+  "$(hit ipv6 PREROUTING 1 "$WORK/metrics.during")" "$relayed6_during"
+at_least "the udp :53 REDIRECT rule (XR_IN 2) counts the DNS-like flow" \
+  "$(hit ipv4 XR_IN 2 "$WORK/metrics.during")" 1
+new_flows=$(metric xredir_new_flows_total "$WORK/metrics.during")
+refused_flows=$(metric xredir_conntrack_refused_total "$WORK/metrics.during")
+flows=$(( ${new_flows:-0} + ${refused_flows:-0} ))
+[ -n "$h443" ] && [ "$h443" -le "$flows" ] && pass "metrics: each rule hit is one new flow ($h443 <= $flows)" ||
+  fail "metrics: XR_IN 1 has $h443 hits, more than the $flows new flows"
+grep -q '^xredir_rule_hits_total{family="ipv4",table="nat",chain="PREROUTING",rule="1"}' "$WORK/metrics.during" &&
+  fail "metrics: the jump PREROUTING 1 -> XR_IN has a hit counter (a jump decides nothing)" ||
+  pass "metrics: no hit counter for the jump PREROUTING 1 -> XR_IN"
+h8443=$(hit ipv4 XR_IN 3 "$WORK/metrics.after")
+at_least "after the reload, its new :8443 REDIRECT (XR_IN 3) counts every :8443 connection the relay got (16 expected)" \
+  "$h8443" "$(( relayed8443_after >= 16 ? relayed8443_after : 16 ))"
+h443_after=$(hit ipv4 XR_IN 1 "$WORK/metrics.after")
+if [ -n "$h443_after" ] && [ "$h443_after" -ge 8 ] && [ "$h443_after" -lt "${h443:-0}" ]; then
+  pass "metrics: the reload started new counters: XR_IN 1 has $h443_after (the 8 connections since), $h443 before"
+else
+  fail "metrics: XR_IN 1 after the reload: '${h443_after:-absent}', expected >= 8 and < $h443 (counters restart with a generation)"
+fi
 [ "$(metric xredir_rule_reloads_total "$WORK/metrics.after")" = 1 ] &&
   [ "$(metric xredir_rule_reload_failures_total "$WORK/metrics.after")" = 1 ] &&
   pass "metrics: reloads 1, reload failures 1" ||
