@@ -4,14 +4,20 @@
 #   xrd-client (10.77.1.1) --veth-- xrd-node (10.77.1.2 | 10.77.2.1) --veth-- xrd-server (10.77.2.2,
 #   and the "internet" addresses 198.51.100.10 and 203.0.113.7 on its loopback)
 # In xrd-node it starts `xredir run` with config/examples/demo.rules (the embedded default) on
-# the client-facing interface n0, and xredir-relay on the proxy port 15001. The client then
-# connects to the server's addresses: captured connections arrive at the relay through AF_XDP,
-# the relay asks xredir for their original destination and forwards them; the others go
-# straight through the kernel. Everything created is removed at the end, also on failure.
+# the client-facing interface n0, and xredir-proxy (io_uring) on the proxy port 15001. The
+# client then connects to the server's addresses: captured connections arrive at the proxy
+# through AF_XDP, the proxy asks xredir for their original destination and relays them there;
+# the others go straight through the kernel. Everything created is removed at the end, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "demo.sh needs root (namespaces, XDP): sudo $0" >&2; exit 1; }
-scripts/setup.sh >/dev/null
+setup_log=$(mktemp)
+scripts/setup.sh >"$setup_log" 2>&1 || {
+  tail -40 "$setup_log"
+  echo "demo.sh: set-up failed (the end of its log is above; full log: $setup_log)" >&2
+  exit 1
+}
+rm -f "$setup_log"
 
 rules=${1:-config/examples/demo.rules}
 work=$(mktemp -d)
@@ -28,7 +34,7 @@ for ns in $C $N $S; do ip netns del $ns 2>/dev/null || true; done
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "namespaces: client, node (xredir + relay), server"
+say "namespaces: client, node (xredir + xredir-proxy), server"
 for ns in $C $N $S; do ip netns add $ns; ip -n $ns link set lo up; done
 ip link add c0 netns $C type veth peer name n0 netns $N
 ip link add n1 netns $N type veth peer name s0 netns $S
@@ -83,11 +89,13 @@ TOML
 build/src/daemon/xredir check "$rules"
 ip netns exec $N build/src/daemon/xredir run --config "$work/xredir.toml" >"$work/xredir.log" 2>&1 &
 pids+=($!)
-XREDIR_ODST_SOCKET="$work/odst.sock" ip netns exec $N build/proxy/xredir-relay 0.0.0.0:15001 \
-  >"$work/relay.log" 2>&1 &
+# --log-level debug: one line per connection with its original destination, for the demo.
+ip netns exec $N build/proxy/xredir-proxy --listen 0.0.0.0:15001 --original-dst xredir \
+  --odst-socket "$work/odst.sock" --metrics 127.0.0.1:9478 --log-level debug \
+  >"$work/proxy.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
-  grep -q "xredir running" "$work/xredir.log" && grep -q listening "$work/relay.log" && break
+  grep -q "xredir running" "$work/xredir.log" && grep -q listening "$work/proxy.log" && break
   sleep 0.2
 done
 cat "$work/xredir.log"
@@ -104,12 +112,15 @@ for dst, port in [("198.51.100.10", 80), ("203.0.113.7", 443), ("198.51.100.10",
 PY
 ip netns exec $C python3 -u "$work/client.py"
 
-say "relay: each redirected connection and the original destination xredir reported"
+say "xredir-proxy: each redirected connection and the original destination xredir reported"
 sleep 0.3
-cat "$work/relay.log"
+cat "$work/proxy.log"
 
 say "xredir metrics (excerpt)"
 ip netns exec $N python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9477/metrics").read().decode())' |
-  grep -E '^xredir_(new_flows|translated|conntrack_entries|odst_queries|to_kernel)'
+  grep -E '^xredir_(new_flows|translated|conntrack_entries|odst_queries|to_kernel|rule_hits)'
+say "xredir-proxy metrics (excerpt)"
+ip netns exec $N python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9478/metrics").read().decode())' |
+  grep -E '^xredir_proxy_(connections_total|bytes_total|connections_failed_total)' | grep -v ' 0$'
 
-say "done: the server saw the relay (10.77.2.1) for captured ports and the client itself for :8080"
+say "done: the server saw the proxy (10.77.2.1) for captured ports and the client itself for :8080"
