@@ -36,9 +36,9 @@ LOAD=$3
 ECHO_PY=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/topology.sh"
+. "$HERE/check.sh"
 topo_require_root
 
-FAILS=0
 WORK=$(mktemp -d)
 DAEMON_PID=""
 PIDS=""   # servers, relays: killed at the end
@@ -56,13 +56,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-expect() {  # expect DESCRIPTION COMMAND...
-  local what=$1; shift
-  local out
-  if out=$("$@" 2>&1); then pass "$what ($out)"; else fail "$what: $out"; fi
-}
 cx() { ip netns exec "$TOPO_C" "$@"; }
 nx() { ip netns exec "$TOPO_N" "$@"; }
 wait_for() {  # wait_for PATTERN FILE [TENTHS]
@@ -461,5 +454,4 @@ topo_destroy
 left=$(topo_leftovers; ip netns list | grep -E "^$TOPO_S( |$)")
 [ -z "$left" ] && pass "namespaces removed" || fail "namespaces left: $left"
 
-[ $FAILS -eq 0 ] && { echo "ALL PASSED"; exit 0; }
-echo "$FAILS FAILED"; exit 1
+check_finish

@@ -21,6 +21,7 @@ RELAY=$2
 ECHO_PY=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/topology.sh"
+. "$HERE/check.sh"
 topo_require_root
 for tool in setpriv ip; do
   command -v $tool >/dev/null || { echo "FAIL: $tool missing"; exit 1; }
@@ -29,7 +30,6 @@ done
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
-FAILS=0
 SUFFIX="$$-${RANDOM}"
 N="xron-$SUFFIX"
 S="xros-$SUFFIX"
@@ -47,16 +47,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 nx() { ip netns exec "$N" "$@"; }
 as_uid() { local uid=$1; shift; ip netns exec "$N" setpriv --reuid "$uid" --regid "$uid" --clear-groups "$@"; }
 relay_count() { grep -c -- "-> $1\$" "$WORK/relay.log" 2>/dev/null; }
-expect() {  # expect DESCRIPTION COMMAND...
-  local what=$1; shift
-  local out
-  if out=$("$@" 2>&1); then pass "$what ($out)"; else fail "$what: $out"; fi
-}
 # direct DESC RELAY_DST COMMAND...: the command succeeds and the relay saw no new connection.
 direct() {
   local what=$1 dst=$2; shift 2
@@ -217,5 +210,4 @@ for pid in $PIDS; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 PIDS=""
 ip netns del "$N"; ip netns del "$S"
 ip netns list | grep -qE "xro[ns]-$SUFFIX" && fail "namespaces left" || pass "namespaces removed"
-[ $FAILS -eq 0 ] && { echo "ALL PASSED"; exit 0; }
-echo "$FAILS FAILED"; exit 1
+check_finish

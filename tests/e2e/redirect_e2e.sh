@@ -16,9 +16,9 @@ NODE_BIN=$1
 ECHO_PY=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/topology.sh"
+. "$HERE/check.sh"
 topo_require_root
 
-FAILS=0
 WORK=$(mktemp -d)
 NODE_PID=""
 SERVER_PIDS=""
@@ -34,13 +34,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-expect() {  # expect DESCRIPTION COMMAND...
-  local what=$1; shift
-  local out
-  if out=$("$@" 2>&1); then pass "$what ($out)"; else fail "$what: $out"; fi
-}
 cx() { ip netns exec "$TOPO_C" "$@"; }
 nx() { ip netns exec "$TOPO_N" "$@"; }
 
@@ -166,5 +159,4 @@ topo_destroy
 left=$(topo_leftovers)
 [ -z "$left" ] && pass "namespaces removed" || fail "namespaces left: $left"
 
-[ $FAILS -eq 0 ] && { echo "ALL PASSED"; exit 0; }
-echo "$FAILS FAILED"; exit 1
+check_finish

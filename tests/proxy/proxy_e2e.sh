@@ -27,11 +27,11 @@ XREDIR_BIN=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/../e2e/topology.sh"
+. "$HERE/../e2e/check.sh"
 topo_require_root
 
 IMPL=xredir-proxy
 [ "$(basename "$PROXY_BIN")" = haproxy ] && IMPL=haproxy
-FAILS=0
 WORK=$(mktemp -d)
 PROXY_PID=""
 BG_PIDS=""
@@ -50,14 +50,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-pass() { echo "PASS [${SECONDS}s]: $*"; }
-fail() { echo "FAIL [${SECONDS}s]: $*"; FAILS=$((FAILS + 1)); }
 na() { echo "n/a ($IMPL): $*"; }
-expect() {  # expect DESCRIPTION COMMAND...: passes when COMMAND exits 0, shows its output
-  local what=$1; shift
-  local out
-  if out=$("$@" 2>&1); then pass "$what: $out"; else fail "$what: $out"; fi
-}
 cx() { ip netns exec "$TOPO_C" "$@"; }
 px() { ip netns exec "$TOPO_N" "$@"; }
 sx() { ip netns exec "$TOPO_S" "$@"; }
@@ -370,5 +363,4 @@ left=$(topo_leftovers; ip netns list | grep -E "^$TOPO_S( |$)")
 [ -z "$left" ] && pass "namespaces removed" || fail "namespaces left: $left"
 TOPO_S=""
 
-[ $FAILS -eq 0 ] && { echo "ALL PASSED"; exit 0; }
-echo "$FAILS FAILED"; exit 1
+check_finish
