@@ -3,8 +3,8 @@
 // State machine of one connection (slot):
 //
 //   kFree --accept--> kResolving --original dst--> kConnecting --connected--> [kSendingHeader]
-//                        |  (xredir: async query;          |   (connect linked      |  PROXY v2
-//                        |   kernel: getsockopt, at once)  |    to a LINK_TIMEOUT)  v
+//                        |  (xredir: async query;          |   (timeout: the tick,  |  PROXY v2
+//                        |   kernel: getsockopt, at once)  |    see onTick)         v
 //                        |                                 |                    kRelaying
 //                        +----- failure: RST to client ----+-------------------+    |
 //                                                                              v    v
@@ -16,7 +16,17 @@
 // direction only (half-close); when both have ended the connection closes normally. A recv or
 // send error closes both sides; the side opposite the failure gets an RST (SO_LINGER 0), so a
 // client learns at once that its upstream failed. ENOBUFS (no free buffer) parks the direction
-// until a buffer is recycled: flow control, not failure.
+// until a buffer is recycled (or, first, grows the buffer ring): flow control, not failure.
+// A direction whose buffer is parked in a send to a slow destination has no recv armed on its
+// source, so nothing would notice that source resetting: the tick arms a poll for errors on it
+// (once per socket; it stays armed until the connection ends) and an error closes the
+// connection, resetting the other side.
+//
+// Per-connection work is kept off the syscall path where io_uring or the kernel can carry it:
+// TCP_NODELAY is inherited from the listener, the client's addresses are read only when
+// something needs them (xredir queries, PROXY v2, loop checks against a wildcard listener,
+// debug logs), the connect timeout is checked by the worker's tick instead of a linked timer
+// per connection, and sockets are closed by IORING_OP_CLOSE in the next submit.
 //
 // kClosing: every operation still in the ring refers to the slot (its buffers, its sockaddr), so
 // the slot is released only when `inflight` drops to zero; cancellations by fd speed that up.
@@ -25,6 +35,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +43,7 @@
 
 #include "original_dst_kernel.h"
 #include "sockaddr_util.h"
+#include "worker.h"
 
 namespace xredir::proxy {
 
@@ -42,11 +54,20 @@ void setNoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-// closeWithReset closes fd so that the peer receives an RST instead of a FIN.
-void closeWithReset(int fd) {
+// armReset makes the next close of fd send an RST instead of a FIN.
+void armReset(int fd) {
   const linger lg{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+// closeWithReset closes fd so that the peer receives an RST instead of a FIN.
+void closeWithReset(int fd) {
+  armReset(fd);
   close(fd);
+}
+
+bool debugLogging() {
+  return spdlog::default_logger_raw()->should_log(spdlog::level::debug);
 }
 
 bool isLoopback(const IpAddr& a) {
@@ -126,16 +147,7 @@ void ConnectionTable::onAccepted(int fd, std::int64_t now_ns) {
   c.client_fd = fd;
   c.state = ConnState::kResolving;
   c.last_activity_ns = now_ns;
-  std::optional<Endpoint> peer = peerEndpoint(fd);
-  std::optional<Endpoint> local = localEndpoint(fd);
-  if (!peer || !local) {  // the client is already gone
-    counters_.odstError(OdstError::kOther);
-    refuse(c, FailReason::kOriginalDst);
-    return;
-  }
-  c.client = *peer;
-  c.local = *local;
-  setNoDelay(fd);
+  // No TCP_NODELAY here: the listener has it and accepted sockets inherit it.
   switch (config_.original_dst) {
     case OriginalDstMode::kKernel: {
       OdstError error = OdstError::kInvalid;
@@ -149,6 +161,11 @@ void ConnectionTable::onAccepted(int fd, std::int64_t now_ns) {
       return;
     }
     case OriginalDstMode::kXredir:
+      if (!knowClient(c) || !knowLocal(c)) {  // the client is already gone
+        counters_.odstError(OdstError::kOther);
+        refuse(c, FailReason::kOriginalDst);
+        return;
+      }
       if (odst_ == nullptr || !odst_->query(tokenOf(c), c.client, c.local, now_ns)) {
         counters_.odstError(OdstError::kUnavailable);
         refuse(c, FailReason::kOriginalDst);
@@ -170,24 +187,45 @@ void ConnectionTable::onOriginalDst(std::uint64_t token,
     refuse(*c, FailReason::kOriginalDst);
     return;
   }
-  startConnect(*c, *destination, c->last_activity_ns);
+  startConnect(*c, *destination, monotonicNowNs());
+}
+
+bool ConnectionTable::knowClient(Connection& c) {
+  if (c.have_client) return true;
+  std::optional<Endpoint> peer = peerEndpoint(c.client_fd);
+  if (!peer) return false;
+  c.client = *peer;
+  c.have_client = true;
+  return true;
+}
+
+bool ConnectionTable::knowLocal(Connection& c) {
+  if (c.have_local) return true;
+  std::optional<Endpoint> local = localEndpoint(c.client_fd);
+  if (!local) return false;
+  c.local = *local;
+  c.have_local = true;
+  return true;
 }
 
 void ConnectionTable::refuse(Connection& c, FailReason reason) {
   counters_.fail(reason);
-  spdlog::debug("{} refused: {}", formatEndpoint(c.client), failReasonLabel(reason));
+  if (debugLogging() && knowClient(c)) {
+    spdlog::debug("{} refused: {}", formatEndpoint(c.client), failReasonLabel(reason));
+  }
   c.rst_client = true;
   closeConnection(c);
 }
 
-bool ConnectionTable::isLoop(const Endpoint& destination, const Endpoint& local) const {
+bool ConnectionTable::isLoop(const Endpoint& destination, Connection& c) {
   for (const Endpoint& l : listen_) {
     if (l.port != destination.port) continue;
     if (l.addr == destination.addr) return true;
     // A wildcard listener owns the port on every local address; the accepted socket's own
-    // address and loopback are the local addresses we can name without asking the kernel.
+    // address and loopback are the local addresses we can name without asking the kernel
+    // (beyond one getsockname, only made here). A socket too gone to tell is refused.
     if (l.addr.isUnspecified() && l.addr.family == destination.addr.family &&
-        (destination.addr == local.addr || isLoopback(destination.addr))) {
+        (isLoopback(destination.addr) || !knowLocal(c) || destination.addr == c.local.addr)) {
       return true;
     }
   }
@@ -198,9 +236,11 @@ void ConnectionTable::startConnect(Connection& c,
                                    const Endpoint& destination,
                                    std::int64_t now_ns) {
   // One line per connection, at debug level only (the demo shows it; production stays quiet).
-  spdlog::debug("{} -> {} original destination {}", formatEndpoint(c.client),
-                formatEndpoint(c.local), formatEndpoint(destination));
-  if (isLoop(destination, c.local)) {
+  if (debugLogging() && knowClient(c) && knowLocal(c)) {
+    spdlog::debug("{} -> {} original destination {}", formatEndpoint(c.client),
+                  formatEndpoint(c.local), formatEndpoint(destination));
+  }
+  if (isLoop(destination, c)) {
     refuse(c, FailReason::kLoop);
     return;
   }
@@ -220,32 +260,29 @@ void ConnectionTable::startConnect(Connection& c,
   }
   setNoDelay(fd);
   if (config_.proxy_protocol) {
+    if (!knowClient(c)) {  // the client is already gone
+      counters_.odstError(OdstError::kOther);
+      refuse(c, FailReason::kOriginalDst);
+      return;
+    }
     sockaddr_storage src{};
     toSockaddr(c.client, &src);
     c.header_len = static_cast<std::uint8_t>(encodeProxyV2(src, c.upstream_addr, c.header));
   }
-  c.connect_timeout.tv_sec = config_.connect_timeout_ms / 1000;
-  c.connect_timeout.tv_nsec = static_cast<long long>(config_.connect_timeout_ms % 1000) * 1000000;
   c.state = ConnState::kConnecting;
-  c.last_activity_ns = now_ns;
-  ring_.reserve(2);
+  c.last_activity_ns = now_ns;  // the connect deadline counts from here (onTick)
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(&c.upstream_addr),
                         c.upstream_len);
-  sqe->flags |= IOSQE_IO_LINK;
   io_uring_sqe_set_data64(sqe, userData(c, OpKind::kConnect));
-  sqe = ring_.sqe();
-  io_uring_prep_link_timeout(sqe, &c.connect_timeout, 0);
-  io_uring_sqe_set_data64(sqe, userData(c, OpKind::kConnectTimeout));
-  c.inflight += 2;
+  ++c.inflight;
 }
 
 void ConnectionTable::onConnect(Connection& c, int res) {
   if (c.state != ConnState::kConnecting) return;
   if (res < 0) {
     switch (-res) {
-      case ECANCELED:  // the linked timeout fired and cancelled the connect
-      case ETIMEDOUT:
+      case ETIMEDOUT:  // the kernel gave up before our deadline
         refuse(c, FailReason::kConnectTimeout);
         return;
       case ECONNREFUSED:
@@ -343,7 +380,13 @@ void ConnectionTable::onRecv(Connection& c,
   }
   switch (-res) {
     case ENOBUFS:
-      starved_.push_back({c.slot, c.generation, to_upstream});
+      // Every provided buffer was taken. Some may have come back since (try again), else provide
+      // more while the ring may grow, else wait for one.
+      if (buffers_.available() > 0 || buffers_.grow()) {
+        armRecv(c, to_upstream);
+      } else {
+        starved_.push_back({c.slot, c.generation, to_upstream});
+      }
       return;
     case EINTR:
     case EAGAIN:
@@ -403,6 +446,10 @@ void ConnectionTable::onSend(Connection& c, bool to_upstream, int res, std::int6
 void ConnectionTable::onCompletion(const UserData& ud,
                                    const io_uring_cqe& cqe,
                                    std::int64_t now_ns) {
+  if (cqe.flags & IORING_CQE_F_BUFFER) {
+    buffers_.noteTaken();
+    buffers_used_ = true;
+  }
   Connection* c = lookup(ud);
   if (c == nullptr) {
     // Cannot happen while slots wait for their operations; still never leak a buffer.
@@ -416,8 +463,6 @@ void ConnectionTable::onCompletion(const UserData& ud,
     case OpKind::kConnect:
       onConnect(*c, cqe.res);
       break;
-    case OpKind::kConnectTimeout:
-      break;  // -ETIME (fired) or -ECANCELED (connect finished)
     case OpKind::kSendHeader:
       if (c->state != ConnState::kSendingHeader) break;
       if (cqe.res <= 0) {
@@ -445,6 +490,12 @@ void ConnectionTable::onCompletion(const UserData& ud,
       break;
     case OpKind::kCancel:
       break;
+    case OpKind::kWatchClient:
+      onWatch(*c, true, cqe.res);
+      break;
+    case OpKind::kWatchUpstream:
+      onWatch(*c, false, cqe.res);
+      break;
     case OpKind::kInvalid:
     case OpKind::kAccept:
     case OpKind::kStop:
@@ -456,6 +507,39 @@ void ConnectionTable::onCompletion(const UserData& ud,
   }
   // The handlers above may have released the slot (state kFree) already.
   if (c->state == ConnState::kClosing) maybeRelease(*c);
+}
+
+void ConnectionTable::armWatch(Connection& c, bool client_side) {
+  (client_side ? c.watch_client : c.watch_upstream) = true;
+  io_uring_sqe* sqe = ring_.sqe();
+  // POLLERR only; io_uring always adds POLLHUP and POLLRDHUP, which onWatch tells apart.
+  io_uring_prep_poll_add(sqe, client_side ? c.client_fd : c.upstream_fd, POLLERR);
+  io_uring_sqe_set_data64(sqe,
+                          userData(c, client_side ? OpKind::kWatchClient : OpKind::kWatchUpstream));
+  ++c.inflight;
+}
+
+void ConnectionTable::onWatch(Connection& c, bool client_side, int res) {
+  // The watch is not re-armed: a FIN (POLLRDHUP/POLLHUP without POLLERR) would fire it again at
+  // once, and the FIN itself is read by the source's recv when its direction resumes.
+  if (c.state != ConnState::kRelaying || res <= 0 || !(res & POLLERR)) return;
+  // The source failed (typically reset) while its direction was parked: reset the other side.
+  if (client_side) {
+    c.rst_upstream = true;
+  } else {
+    c.rst_client = true;
+  }
+  closeConnection(c);
+}
+
+void ConnectionTable::closeSocket(int fd, bool reset) {
+  if (reset) armReset(fd);
+  // The close goes out with the next submit; nothing refers to fd afterwards, and the number is
+  // not reused before the close has run.
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_close(sqe, fd);
+  sqe->flags |= ring_.skipSuccessFlag();
+  io_uring_sqe_set_data64(sqe, encodeUserData({OpKind::kIgnore, 0, 0}));
 }
 
 void ConnectionTable::closeConnection(Connection& c) {
@@ -483,20 +567,8 @@ void ConnectionTable::maybeRelease(Connection& c) {
 void ConnectionTable::release(Connection& c) {
   if (c.to_upstream.has_buffer) recycle(c.to_upstream.bid);
   if (c.to_client.has_buffer) recycle(c.to_client.bid);
-  if (c.client_fd >= 0) {
-    if (c.rst_client) {
-      closeWithReset(c.client_fd);
-    } else {
-      close(c.client_fd);
-    }
-  }
-  if (c.upstream_fd >= 0) {
-    if (c.rst_upstream) {
-      closeWithReset(c.upstream_fd);
-    } else {
-      close(c.upstream_fd);
-    }
-  }
+  if (c.client_fd >= 0) closeSocket(c.client_fd, c.rst_client);
+  if (c.upstream_fd >= 0) closeSocket(c.upstream_fd, c.rst_upstream);
   c.client_fd = -1;
   c.upstream_fd = -1;
   c.state = ConnState::kFree;
@@ -507,29 +579,43 @@ void ConnectionTable::release(Connection& c) {
 
 void ConnectionTable::onTick(std::int64_t now_ns) {
   const std::int64_t idle_ns = static_cast<std::int64_t>(config_.idle_timeout_s) * 1000000000;
-  const std::int64_t resolve_ns = static_cast<std::int64_t>(config_.connect_timeout_ms) * 1000000;
+  const std::int64_t connect_ns = static_cast<std::int64_t>(config_.connect_timeout_ms) * 1000000;
   for (auto& slot : slots_) {
     Connection& c = *slot;
     switch (c.state) {
       case ConnState::kResolving:
-        if (now_ns - c.last_activity_ns > resolve_ns) {
+        if (now_ns - c.last_activity_ns > connect_ns) {
           // The server took longer than a connect may: give up (its late answer is ignored).
           counters_.odstError(OdstError::kUnavailable);
           refuse(c, FailReason::kOriginalDst);
         }
         break;
-      case ConnState::kSendingHeader:
+      case ConnState::kConnecting:
+        // Checked here rather than by a linked timer per connect: no timer to arm and cancel on
+        // every connection, for a deadline that fires up to one tick (250 ms) late.
+        if (now_ns - c.last_activity_ns > connect_ns) {
+          refuse(c, FailReason::kConnectTimeout);  // its cancellation ends the connect
+        }
+        break;
       case ConnState::kRelaying:
+        if (c.to_upstream.has_buffer && !c.watch_client) armWatch(c, /*client_side=*/true);
+        if (c.to_client.has_buffer && !c.watch_upstream) armWatch(c, /*client_side=*/false);
+        [[fallthrough]];
+      case ConnState::kSendingHeader:
         if (now_ns - c.last_activity_ns > idle_ns) {
           counters_.add(counters_.idle_closed);
           closeConnection(c);
         }
         break;
       case ConnState::kFree:
-      case ConnState::kConnecting:  // bounded by its linked timeout
       case ConnState::kClosing:
         break;
     }
+  }
+  // No connection left, so no recv can be selecting a buffer: give their pages back.
+  if (live_ == 0 && buffers_used_) {
+    buffers_.trim();
+    buffers_used_ = false;
   }
 }
 

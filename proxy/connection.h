@@ -26,7 +26,7 @@ namespace xredir::proxy {
 enum class ConnState : std::uint8_t {
   kFree = 0,
   kResolving,      // waiting for the original destination
-  kConnecting,     // upstream connect (+ linked timeout) in flight
+  kConnecting,     // upstream connect in flight (the tick enforces its timeout)
   kSendingHeader,  // PROXY v2 header to upstream
   kRelaying,       // both directions relaying (or one finished after a half-close)
   kClosing,        // cancellations issued; waiting for in-flight operations to finish
@@ -52,14 +52,18 @@ struct Connection {
   std::uint32_t inflight = 0;  // operations in the ring that reference this connection
   bool rst_client = false;
   bool rst_upstream = false;
+  bool have_client = false;  // `client` has been read (getpeername), only when something needs it
+  bool have_local = false;   // `local` has been read (getsockname), likewise
+  // watch_*: an error poll was armed on that socket (at most once per connection, see onTick).
+  bool watch_client = false;
+  bool watch_upstream = false;
   std::int64_t last_activity_ns = 0;
-  Endpoint client;  // peer of the accepted socket
-  Endpoint local;   // local address of the accepted socket
+  Endpoint client;  // peer of the accepted socket (valid when have_client)
+  Endpoint local;   // local address of the accepted socket (valid when have_local)
   Direction to_upstream;
   Direction to_client;
   sockaddr_storage upstream_addr{};
   socklen_t upstream_len = 0;
-  __kernel_timespec connect_timeout{};
   std::uint8_t header[kProxyV2MaxSize] = {};
   std::uint8_t header_len = 0;
   std::uint8_t header_sent = 0;
@@ -83,7 +87,9 @@ class ConnectionTable final : public OdstSink {
   void onAccepted(int fd, std::int64_t now_ns);
   // onCompletion handles a completion of a connection operation kind.
   void onCompletion(const UserData& ud, const io_uring_cqe& cqe, std::int64_t now_ns);
-  // onTick closes idle connections and expires stuck original-destination queries.
+  // onTick closes idle connections, expires stuck original-destination queries and connects,
+  // watches the sources of parked directions for errors, and trims the relay buffers of an idle
+  // worker.
   void onTick(std::int64_t now_ns);
   // closeAll closes every connection (drain deadline).
   void closeAll();
@@ -110,10 +116,15 @@ class ConnectionTable final : public OdstSink {
   void onRecv(Connection& c, bool to_upstream, const io_uring_cqe& cqe, std::int64_t now_ns);
   void onSend(Connection& c, bool to_upstream, int res, std::int64_t now_ns);
   void recycle(std::uint16_t bid);
+  bool knowClient(Connection& c);
+  bool knowLocal(Connection& c);
+  void armWatch(Connection& c, bool client_side);
+  void onWatch(Connection& c, bool client_side, int res);
+  void closeSocket(int fd, bool reset);
   void closeConnection(Connection& c);
   void maybeRelease(Connection& c);
   void release(Connection& c);
-  bool isLoop(const Endpoint& destination, const Endpoint& local) const;
+  bool isLoop(const Endpoint& destination, Connection& c);
 
   Ring& ring_;
   BufferRing& buffers_;
@@ -125,6 +136,7 @@ class ConnectionTable final : public OdstSink {
   std::vector<std::unique_ptr<Connection>> slots_;  // stable addresses: the ring points into them
   std::vector<std::uint32_t> free_;
   std::size_t live_ = 0;
+  bool buffers_used_ = false;
   // starved_ holds directions whose recv found no free buffer (ENOBUFS): flow control, they are
   // re-armed as buffers come back. Entries are (slot, generation, to_upstream).
   struct Starved {

@@ -2,6 +2,7 @@
 #include "listener.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +25,8 @@ int openListener(const Endpoint& at, bool reuse_port, std::string* error) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  // Accepted sockets inherit TCP_NODELAY: set once here, not once per connection.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0 ||
       listen(fd, kListenBacklog) != 0) {
     *error = formatEndpoint(at) + ": " + std::strerror(errno);

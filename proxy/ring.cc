@@ -21,8 +21,9 @@ constexpr RequiredOp kRequiredOps[] = {
     {IORING_OP_RECV, "IORING_OP_RECV"},
     {IORING_OP_SEND, "IORING_OP_SEND"},
     {IORING_OP_CONNECT, "IORING_OP_CONNECT"},
-    {IORING_OP_LINK_TIMEOUT, "IORING_OP_LINK_TIMEOUT"},
     {IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"},
+    {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD"},
+    {IORING_OP_CLOSE, "IORING_OP_CLOSE"},
     {IORING_OP_READ, "IORING_OP_READ"},
     {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
 };
@@ -70,10 +71,12 @@ std::optional<Ring> Ring::create(unsigned entries, std::string* error) {
     *error = "io_uring: the kernel lacks IORING_FEAT_NODROP (needs Linux 5.5 or later)";
     return std::nullopt;
   }
-  return Ring(std::move(ring));
+  const unsigned skip = (params.features & IORING_FEAT_CQE_SKIP) ? IOSQE_CQE_SKIP_SUCCESS : 0;
+  return Ring(std::move(ring), skip);
 }
 
-Ring::Ring(Ring&& other) noexcept : ring_(std::move(other.ring_)) {}
+Ring::Ring(Ring&& other) noexcept
+    : ring_(std::move(other.ring_)), skip_success_(other.skip_success_) {}
 
 Ring::~Ring() {
   if (ring_) io_uring_queue_exit(ring_.get());
@@ -86,18 +89,16 @@ io_uring_sqe* Ring::sqe() {
   }
 }
 
-void Ring::reserve(unsigned n) {
-  while (io_uring_sq_space_left(ring_.get()) < n) {
-    if (io_uring_submit(ring_.get()) <= 0) io_uring_submit_and_wait(ring_.get(), 1);
-  }
-}
-
 int Ring::submitAndWait(unsigned wait) {
   return io_uring_submit_and_wait(ring_.get(), wait);
 }
 
-std::optional<BufferRing> BufferRing::create(
-    Ring& ring, std::uint16_t group, unsigned count, unsigned size, std::string* error) {
+std::optional<BufferRing> BufferRing::create(Ring& ring,
+                                             std::uint16_t group,
+                                             unsigned count,
+                                             unsigned initial,
+                                             unsigned size,
+                                             std::string* error) {
   BufferRing b;
   b.ring_ = ring.raw();
   b.group_ = group;
@@ -131,13 +132,30 @@ std::optional<BufferRing> BufferRing::create(
     return std::nullopt;
   }
   io_uring_buf_ring_init(b.br_);
-  const int mask = io_uring_buf_ring_mask(count);
-  for (unsigned i = 0; i < count; ++i) {
-    io_uring_buf_ring_add(b.br_, b.data(static_cast<std::uint16_t>(i)), size,
-                          static_cast<unsigned short>(i), mask, static_cast<int>(i));
-  }
-  io_uring_buf_ring_advance(b.br_, static_cast<int>(count));
+  b.provideUpTo(initial < 1 ? 1 : (initial > count ? count : initial));
   return std::optional<BufferRing>(std::move(b));
+}
+
+void BufferRing::provideUpTo(unsigned n) {
+  const int mask = io_uring_buf_ring_mask(count_);
+  const unsigned added = n - provided_;
+  for (unsigned i = 0; i < added; ++i) {
+    const unsigned bid = provided_ + i;
+    io_uring_buf_ring_add(br_, data(static_cast<std::uint16_t>(bid)), size_,
+                          static_cast<unsigned short>(bid), mask, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(br_, static_cast<int>(added));
+  provided_ = n;
+}
+
+bool BufferRing::grow() {
+  if (provided_ >= count_) return false;
+  provideUpTo(provided_ * 2 > count_ ? count_ : provided_ * 2);
+  return true;
+}
+
+void BufferRing::trim() {
+  madvise(buffers_, static_cast<std::size_t>(provided_) * size_, MADV_DONTNEED);
 }
 
 BufferRing::BufferRing(BufferRing&& o) noexcept
@@ -148,6 +166,8 @@ BufferRing::BufferRing(BufferRing&& o) noexcept
       buffers_bytes_(o.buffers_bytes_),
       group_(o.group_),
       count_(o.count_),
+      provided_(o.provided_),
+      in_use_(o.in_use_),
       size_(o.size_) {
   o.ring_ = nullptr;
   o.br_ = nullptr;
@@ -161,6 +181,7 @@ BufferRing::~BufferRing() {
 }
 
 void BufferRing::recycle(std::uint16_t bid) {
+  --in_use_;
   io_uring_buf_ring_add(br_, data(bid), size_, bid, io_uring_buf_ring_mask(count_), 0);
   io_uring_buf_ring_advance(br_, 1);
 }

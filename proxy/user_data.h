@@ -21,15 +21,16 @@ enum class OpKind : std::uint8_t {
   kTick,            // the worker's periodic timer
   kOdstSend,        // send to the original-destination server; slot = socket epoch
   kOdstRecv,        // recv from the original-destination server; slot = socket epoch
-  kConnect,         // upstream connect
-  kConnectTimeout,  // IORING_OP_LINK_TIMEOUT linked to the connect
+  kConnect,         // upstream connect (its timeout is the worker's tick, not a linked timer)
   kSendHeader,      // PROXY protocol v2 header to upstream
   kRecvClient,      // client -> proxy, provided buffer
   kRecvUpstream,    // upstream -> proxy, provided buffer
   kSendUpstream,    // proxy -> upstream
   kSendClient,      // proxy -> client
   kCancel,          // cancellation of a connection's requests
-  kIgnore,          // completions nobody waits for (cancel of an accept)
+  kWatchClient,     // poll for an error on the client socket while its recv is not armed
+  kWatchUpstream,   // poll for an error on the upstream socket while its recv is not armed
+  kIgnore,          // completions nobody waits for (cancel of an accept, a failed close)
 };
 
 inline constexpr std::uint32_t kGenerationMask = 0xFFFFFFu;

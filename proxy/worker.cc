@@ -32,6 +32,11 @@ unsigned bufferCount(const Config& config) {
   return n;
 }
 
+// kInitialBuffers: buffers provided at start-up; the ring grows towards bufferCount() only as
+// recvs find none (ConnectionTable::onRecv), so an idle or lightly loaded worker keeps a few
+// buffers resident instead of all of them.
+constexpr unsigned kInitialBuffers = 16;
+
 }  // namespace
 
 std::int64_t monotonicNowNs() {
@@ -77,7 +82,8 @@ bool Worker::runLoop(std::string* error, void (*ready)(void*, bool), void* ctx) 
     return false;
   }
   std::optional<BufferRing> buffers =
-      BufferRing::create(*ring, kBufferGroup, bufferCount(config_), config_.buffer_size, error);
+      BufferRing::create(*ring, kBufferGroup, bufferCount(config_), kInitialBuffers,
+                         config_.buffer_size, error);
   if (!buffers) {
     ready(ctx, false);
     return false;
@@ -187,13 +193,14 @@ bool Worker::runLoop(std::string* error, void (*ready)(void*, bool), void* ctx) 
         case OpKind::kInvalid:
           break;
         case OpKind::kConnect:
-        case OpKind::kConnectTimeout:
         case OpKind::kSendHeader:
         case OpKind::kRecvClient:
         case OpKind::kRecvUpstream:
         case OpKind::kSendUpstream:
         case OpKind::kSendClient:
         case OpKind::kCancel:
+        case OpKind::kWatchClient:
+        case OpKind::kWatchUpstream:
           table.onCompletion(ud, c, now);
           break;
       }
@@ -204,6 +211,8 @@ bool Worker::runLoop(std::string* error, void (*ready)(void*, bool), void* ctx) 
       tick_armed = true;
     }
   }
+  // Closes queued by the last releases go out now (the loop submits only at its top).
+  ring->submitAndWait(0);
   // Let the original-destination client's operations finish before its buffers go away.
   odst.close();
   while (!odst.idle()) {

@@ -403,6 +403,52 @@ TEST(Loopback, UpstreamThatNeverAnswersTimesOut) {
   close(full);
 }
 
+TEST(Loopback, ClientResetWhileItsDirectionIsParkedClosesTheConnection) {
+  // The upstream never reads: the client's bytes back up until the proxy's send to it cannot
+  // finish, so the client's direction is parked with no recv armed on the client. A reset from
+  // the client must still end the connection (and reset the upstream) instead of leaving it to
+  // the idle timeout.
+  std::atomic<bool> release{false};
+  std::atomic<int> upstream_end{0};  // 1: EOF, 2: error (reset)
+  TcpServer upstream([&](int fd) {
+    while (!release.load()) std::this_thread::sleep_for(10ms);
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      if (n == 0) {
+        upstream_end = 1;
+        return;
+      }
+      if (n < 0) {
+        upstream_end = 2;
+        return;
+      }
+    }
+  });
+  FakeOdstServer odst([&](const xredir_odst_request&) { return okTo(upstream.port()); });
+  Running r(baseConfig(odst.path()));
+  ASSERT_TRUE(r.started);
+  const int fd = tcpConnect(r.port());
+  ASSERT_GE(fd, 0);
+  // Write until every buffer on the way is full: a send that times out (200 ms) means parked.
+  timeval tv{0, 200000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  const std::string chunk(65536, 'x');
+  bool blocked = false;
+  for (int i = 0; i < 4096 && !blocked; ++i) {
+    blocked = send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0;
+  }
+  ASSERT_TRUE(blocked);
+  ASSERT_EQ(metric(r.metrics(), "xredir_proxy_connections_active"), 1);
+  const linger lg{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  close(fd);  // RST
+  EXPECT_TRUE(waitFor([&] { return metric(r.metrics(), "xredir_proxy_connections_active") == 0; }));
+  release = true;
+  // The upstream learns of it by a reset (after whatever it had already been sent).
+  EXPECT_TRUE(waitFor([&] { return upstream_end.load() == 2; }));
+}
+
 TEST(Loopback, NoOdstServerIsCountedAsUnavailable) {
   Running r(baseConfig("/nonexistent/xredir-odst.sock"));
   ASSERT_TRUE(r.started);

@@ -12,7 +12,7 @@ TEST(UserData, RoundTripsEveryField) {
       {OpKind::kRecvClient, 1, 1},
       {OpKind::kSendUpstream, 0xFFFFFFFFu, kGenerationMask},
       {OpKind::kIgnore, 12345, 0xABCDEF},
-      {OpKind::kConnectTimeout, 0x80000000u, 0x800000},
+      {OpKind::kWatchUpstream, 0x80000000u, 0x800000},
   };
   for (const UserData& d : cases) {
     EXPECT_EQ(decodeUserData(encodeUserData(d)), d) << static_cast<int>(d.kind);
