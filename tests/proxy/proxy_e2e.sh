@@ -220,12 +220,16 @@ if want main && start_proxy main "${KERNEL_ARGS[@]}" --connect-timeout-ms 500 --
   ip netns exec "$TOPO_C" "$LOAD" flood 10.77.2.2 7001 50 6 >"$WORK/flood1.log" 2>&1 & f1=$!
   ip netns exec "$TOPO_C" "$LOAD" flood 10.77.2.2 7003 50 6 >"$WORK/flood2.log" 2>&1 & f2=$!
   BG_PIDS="$BG_PIDS $f1 $f2"
+  # The most connections open at once while the groups fill up (each group resets 6 s after its
+  # own HOLDING line, so on a loaded machine one may leave before the other is ready).
+  active=0
   for _ in $(seq 300); do
+    a=$(m "$ACTIVE"); [ "${a%.*}" -gt "$active" ] && active=${a%.*}
     grep -q HOLDING "$WORK/flood1.log" && grep -q HOLDING "$WORK/flood2.log" && break
     sleep 0.1
   done
-  # Read the gauge at once: each group resets 6 s after its own HOLDING line.
-  active=$(m "$ACTIVE"); [ "$IMPL" = haproxy ] && active=n/a
+  a=$(m "$ACTIVE"); [ "${a%.*}" -gt "$active" ] && active=${a%.*}
+  [ "$IMPL" = haproxy ] && active=n/a
   peak=0
   for _ in 1 2 3; do r=$(rss_kb "$PROXY_PID"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.5; done
   wait $f1; rc1=$?; wait $f2; rc2=$?
@@ -234,7 +238,7 @@ if want main && start_proxy main "${KERNEL_ARGS[@]}" --connect-timeout-ms 500 --
     || fail "slow readers: $(cat "$WORK/flood1.log" "$WORK/flood2.log" | tr '\n' ' ')"
   if [ "$IMPL" = haproxy ]; then na "slow readers: connections_active"; else
     [ "${active%.*}" -ge 100 ] && pass "slow readers: connections_active $active while held" \
-      || fail "slow readers: connections_active $active while 100 were held"
+      || fail "slow readers: connections_active at most $active while 100 were held"
   fi
   # They left with a reset: xredir-proxy watches a parked direction's source for errors, so it
   # closes them within a few ticks (HAProxy keeps them until it has handed its data over).
