@@ -174,6 +174,12 @@ class ConntrackTable {
   // them overlaps the batch's cache misses instead of taking them one after another.
   void prefetch(const FlowTuple& tuple) const;
 
+  // prefetchEntry is the second stage: it reads the index slot (without the lock; a stale
+  // slot only wastes the prefetch) and starts loading the entry it names. Called for every
+  // frame of a batch after prefetch and before stepping, it hides the entry's miss as well;
+  // called without prefetch first it waits for the slot's miss itself.
+  void prefetchEntry(const FlowTuple& tuple) const;
+
   // insert creates a connection from its first packet, choosing the reply tuple as nf_nat's
   // get_unique_tuple does: the destination port is the original one when it lies in
   // [to_port_first, to_port_last], else first + (flow hash mod range size); ports of the range

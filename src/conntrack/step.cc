@@ -75,11 +75,11 @@ std::optional<StepDetail> describeNewConnection(const Verdict& verdict,
 RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
                                ParsedPacket& parsed,
                                const FlowTuple& target) {
-  if (target.dst_addr != parsed.dst.bytes || target.dst_port != parsed.dport) {
+  if (!sameAddr(target.dst_addr, parsed.dst.bytes) || target.dst_port != parsed.dport) {
     const RewriteStatus s = rewriteDestination(frame, parsed, target.dst());
     if (s != RewriteStatus::kOk) return s;
   }
-  if (target.src_addr != parsed.src.bytes || target.src_port != parsed.sport) {
+  if (!sameAddr(target.src_addr, parsed.src.bytes) || target.src_port != parsed.sport) {
     return rewriteSource(frame, parsed, target.src());
   }
   return RewriteStatus::kOk;

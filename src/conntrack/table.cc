@@ -1,6 +1,7 @@
 // The sharded connection table: pools, linear-probing indexes, NAT tuple choice, early drop
 // and the reaper's slices. See conntrack.h for the layout and the locking rules.
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cassert>
 #include <cstdio>
@@ -117,10 +118,10 @@ struct Entry {
     if (protocol != t.protocol || family != t.family) return false;
     if (dir == Direction::kOriginal) {
       return client_port == t.src_port && orig_dst_port == t.dst_port &&
-             client_addr == t.src_addr && orig_dst_addr == t.dst_addr;
+             sameAddr(client_addr, t.src_addr) && sameAddr(orig_dst_addr, t.dst_addr);
     }
     return reply_src_port == t.src_port && reply_dst_port == t.dst_port &&
-           reply_src_addr == t.src_addr && replyDst() == t.dst_addr;
+           sameAddr(reply_src_addr, t.src_addr) && sameAddr(replyDst(), t.dst_addr);
   }
   std::uint64_t timeoutNs() const {
     if (protocol == kIpProtoTcp) return tcpTimeoutNs(tcp_state);
@@ -132,8 +133,11 @@ struct Entry {
 static_assert(sizeof(Entry) == ConntrackTable::kEntryBytes);
 
 // Slot is one index cell: the low 32 bits of the tuple hash (home position and a cheap
-// filter before comparing tuples) and the entry number with the direction in bit 0.
-struct Slot {
+// filter before comparing tuples) and the entry number with the direction in bit 0. Slots are
+// written whole with relaxed atomic stores (under the shard lock, so a plain mov) because
+// prefetchEntry reads one without the lock to find the entry to prefetch; readers under the
+// lock read them plainly.
+struct alignas(8) Slot {
   std::uint32_t tag;
   std::uint32_t ref;  // kNil: empty
 };
@@ -232,10 +236,14 @@ struct alignas(64) ConntrackTable::Shard {
     }
   }
 
+  void storeSlot(std::uint32_t pos, Slot s) {
+    std::atomic_ref<Slot>(slots[pos]).store(s, std::memory_order_relaxed);
+  }
+
   void insertSlot(std::uint32_t tag, std::uint32_t ref) {
     std::uint32_t pos = home(tag);
     while (slots[pos].ref != kNil) pos = next(pos);
-    slots[pos] = Slot{tag, ref};
+    storeSlot(pos, Slot{tag, ref});
   }
 
   // eraseSlot removes the slot holding `ref` (probing from its tag's home) with backward-shift
@@ -254,11 +262,11 @@ struct alignas(64) ConntrackTable::Shard {
       // Move slots[j] into the hole at i unless its home lies cyclically in (i, j].
       const bool home_in_between = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
       if (!home_in_between) {
-        slots[i] = slots[j];
+        storeSlot(i, slots[j]);
         i = j;
       }
     }
-    slots[i] = Slot{0, kNil};
+    storeSlot(i, Slot{0, kNil});
   }
 
   std::uint32_t allocate() {
@@ -319,7 +327,7 @@ ConntrackTable::ConntrackTable(const ConntrackConfig& config)
     s.num_slots = static_cast<std::uint32_t>(per_shard_capacity_ * kIndexSlotsPerEntry);
     s.pool = pool_memory->get() + static_cast<std::size_t>(i) * s.capacity;
     s.slots = slot_memory->get() + static_cast<std::size_t>(i) * s.num_slots;
-    for (std::uint32_t k = 0; k < s.num_slots; ++k) s.slots[k] = Slot{0, kNil};
+    for (std::uint32_t k = 0; k < s.num_slots; ++k) s.storeSlot(k, Slot{0, kNil});
     for (std::uint32_t e = 0; e < s.capacity; ++e) {
       s.pool[e].flags = 0;
       s.pool[e].path.ifindex = (e + 1 < s.capacity) ? e + 1 : kNil;
@@ -402,12 +410,14 @@ TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
         break;
       case TcpVerdict::kAdvance: {
         const TcpState old = entry.tcp_state;
-        entry.tcp_state = tr.next;
+        // Stores only what changes: an established flow's packets leave the state and the
+        // flags as they are, and a store would dirty the line for nothing.
+        if (old != tr.next) entry.tcp_state = tr.next;
         entry.last_use_ns = now_ns;
         // Linux tcp_packet: assured on a valid ACK that keeps/makes ESTABLISHED after
         // SYN_RECV, once a reply has been seen.
         if (seen_reply && (old == TcpState::kSynRecv || old == TcpState::kEstablished) &&
-            tr.next == TcpState::kEstablished) {
+            tr.next == TcpState::kEstablished && !(entry.flags & kAssured)) {
           entry.flags |= kAssured;
         }
         // Linux: "If only reply is a RST, we can consider ourselves not to have an
@@ -419,15 +429,29 @@ TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
   } else {
     entry.last_use_ns = now_ns;
     // Linux udp_packet: traffic after a reply makes the flow a stream: assured, 120 s.
-    if (seen_reply) entry.flags |= kAssured;
+    if (seen_reply && !(entry.flags & kAssured)) entry.flags |= kAssured;
   }
-  if (dir == Direction::kReply) entry.flags |= kSeenReply;
+  if (dir == Direction::kReply && !seen_reply) entry.flags |= kSeenReply;
 
   result.status = TrackStatus::kHit;
   result.dir = dir;
   result.rewrite = (entry.flags & (kDstTranslated | kSrcRemapped | kSrcTranslated)) != 0;
-  result.target =
-      dir == Direction::kOriginal ? entry.reply().inverted() : entry.original().inverted();
+  // The target is the other direction's tuple inverted, built in place rather than through
+  // two temporary tuples.
+  FlowTuple& target = result.target;
+  if (dir == Direction::kOriginal) {
+    target.src_addr = entry.replyDst();
+    target.dst_addr = entry.reply_src_addr;
+    target.src_port = entry.reply_dst_port;
+    target.dst_port = entry.reply_src_port;
+  } else {
+    target.src_addr = entry.orig_dst_addr;
+    target.dst_addr = entry.client_addr;
+    target.src_port = entry.orig_dst_port;
+    target.dst_port = entry.client_port;
+  }
+  target.protocol = entry.protocol;
+  target.family = entry.family;
   result.reply_path = entry.replyPath();
   ++shard.counters.lookup_hits;
   if (kill_after) {
@@ -442,6 +466,28 @@ void ConntrackTable::prefetch(const FlowTuple& tuple) const {
   // pool/slots/num_slots are fixed at construction, so reading them needs no lock.
   const Shard& shard = shards_[shardIndex(h, shard_count_)];
   __builtin_prefetch(&shard.slots[shard.home(static_cast<std::uint32_t>(h))]);
+}
+
+void ConntrackTable::prefetchEntry(const FlowTuple& tuple) const {
+  constexpr std::uint32_t kSlotsExamined = 4;  // probe sequences are short at load <= 2/3
+  const std::uint64_t h = hasher_.tupleHash(tuple);
+  const Shard& shard = shards_[shardIndex(h, shard_count_)];
+  const auto tag = static_cast<std::uint32_t>(h);
+  std::uint32_t pos = shard.home(tag);
+  for (std::uint32_t i = 0; i < kSlotsExamined; ++i, pos = shard.next(pos)) {
+    // An unlocked, possibly stale read: a writer may move or clear the slot meanwhile, but a
+    // slot read whole always names some entry of this shard's pool, and a prefetch of the
+    // wrong entry costs only the wasted load. The lookup proper re-probes under the lock.
+    const Slot s = std::atomic_ref<Slot>(shard.slots[pos]).load(std::memory_order_relaxed);
+    if (s.ref == kNil) return;
+    if (s.tag != tag) continue;
+    const auto* entry = reinterpret_cast<const char*>(&shard.pool[s.ref >> 1]);
+    // An entry is 88 bytes over two or three lines: bytes 0, 64 and 87 touch each of them.
+    __builtin_prefetch(entry);
+    __builtin_prefetch(entry + 64);
+    __builtin_prefetch(entry + sizeof(Entry) - 1);
+    return;
+  }
 }
 
 InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now_ns) {
