@@ -2,14 +2,18 @@
 # e2e_throughput.sh: bulk TCP throughput of the redirect, AF_XDP datapath vs the kernel, on the
 # same namespaces with the same listener in the same run (DESIGN "Benchmarks"; issue 4 item 8b).
 #   client ns --c0/n0 veth--> node ns with iperf3 -s on the proxy port 15001.
-#   xdp:     redirect_node (XDP on n0 + xr0, AF_XDP worker), twice: with the conntrack engine
-#            (tests/e2e/redirect_rules.v4: -p tcp --dport 443 -j REDIRECT --to-ports 15001) and
-#            with the e2e tests' fixed REDIRECT processor (no conntrack, no rules: the loop alone)
+#   xdp:     redirect_node (XDP on n0 + xr0, AF_XDP worker), three times: with the conntrack
+#            engine (tests/e2e/redirect_rules.v4: -p tcp --dport 443 -j REDIRECT --to-ports 15001)
+#            and its fast path (established flows rewritten and redirected by the XDP program),
+#            the same engine with --fast-path 0 (every packet through AF_XDP), and the e2e tests'
+#            fixed REDIRECT processor (no conntrack, no rules: the AF_XDP loop alone)
 #   kernel:  iptables -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 15001
 # Both directions are measured (client->proxy, and -R proxy->client). The topology turns TX
 # checksum offload off on the client's veth (the AF_XDP path needs complete checksums, see
 # tests/e2e/topology.sh), which also disables TSO there; the kernel is measured with the same
 # setting (same namespaces) and again with offload on (its best case), and both ratios printed.
+# GRO is turned on on c0 for every run (the kernel's too): it gives c0 NAPI, without which the
+# kernel refuses frames the fast path redirects into n0 (the replies then stay on AF_XDP).
 # usage: bench/e2e_throughput.sh REDIRECT_NODE_BINARY [SECONDS] [WORKER_CPU]   (root)
 #   e.g. bench/e2e_throughput.sh build-xdp/tests/e2e/redirect_node 10 0
 set -u
@@ -32,6 +36,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 topo_create || exit 1
+ip netns exec "$TOPO_C" ethtool -K c0 gro on >/dev/null
 ip netns exec "$TOPO_N" iperf3 -s -p 15001 >"$WORK/iperf3-server.log" 2>&1 &
 PIDS="$PIDS $!"
 sleep 0.5
@@ -57,8 +62,10 @@ run_xdp() {
   eval "${name}_down=\$(gbps -R)"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null
   eval "${name}_drops=$(awk '$1 == "worker_drops" { print $2 }' "$WORK/node.log")"
+  eval "${name}_fast=$(awk '$1 == "xdp_fast_path" { print $2 }' "$WORK/node.log")"
 }
-run_xdp engine --rules "$HERE/../tests/e2e/redirect_rules.v4"
+run_xdp engine --rules "$HERE/../tests/e2e/redirect_rules.v4" --fast-path 1
+run_xdp afxdp --rules "$HERE/../tests/e2e/redirect_rules.v4" --fast-path 0
 run_xdp fixed
 
 ip netns exec "$TOPO_N" iptables -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 15001
@@ -72,11 +79,14 @@ ip netns exec "$TOPO_N" iptables -t nat -D PREROUTING -p tcp --dport 443 -j REDI
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b if b else 0))" "$1" "$2"; }
 echo "bulk TCP through REDIRECT to a local listener, ${SECS}s per run, $(uname -r), $(nproc) CPUs"
 printf '%-44s %10s %10s\n' "path" "c->proxy" "proxy->c"
-printf '%-44s %10s %10s\n' "AF_XDP + conntrack engine (drops: ${engine_drops:-?})" "$engine_up" "$engine_down"
+printf '%-44s %10s %10s\n' "fast path + engine (drops: ${engine_drops:-?})" "$engine_up" "$engine_down"
+printf '%-44s %10s %10s\n' "  (packets carried by XDP: ${engine_fast:-?})" "" ""
+printf '%-44s %10s %10s\n' "AF_XDP + engine, no fast path (drops: ${afxdp_drops:-?})" "$afxdp_up" "$afxdp_down"
 printf '%-44s %10s %10s\n' "AF_XDP + fixed processor (drops: ${fixed_drops:-?})" "$fixed_up" "$fixed_down"
 printf '%-44s %10s %10s\n' "kernel iptables REDIRECT, same settings" "$k_up" "$k_down"
 printf '%-44s %10s %10s\n' "kernel iptables REDIRECT, client TX offload on" "$kon_up" "$kon_down"
-echo "ratio AF_XDP engine / kernel (same settings):   c->proxy $(ratio "$engine_up" "$k_up")x  proxy->c $(ratio "$engine_down" "$k_down")x"
-echo "ratio AF_XDP engine / kernel (kernel best case): c->proxy $(ratio "$engine_up" "$kon_up")x  proxy->c $(ratio "$engine_down" "$kon_down")x"
+echo "ratio fast path / kernel (same settings):       c->proxy $(ratio "$engine_up" "$k_up")x  proxy->c $(ratio "$engine_down" "$k_down")x"
+echo "ratio fast path / kernel (kernel best case):     c->proxy $(ratio "$engine_up" "$kon_up")x  proxy->c $(ratio "$engine_down" "$kon_down")x"
+echo "ratio AF_XDP engine / kernel (same settings):   c->proxy $(ratio "$afxdp_up" "$k_up")x  proxy->c $(ratio "$afxdp_down" "$k_down")x"
 echo "ratio AF_XDP fixed  / kernel (same settings):   c->proxy $(ratio "$fixed_up" "$k_up")x  proxy->c $(ratio "$fixed_down" "$k_down")x"
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; the ratio is what compares)"

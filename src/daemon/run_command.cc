@@ -41,6 +41,7 @@ namespace {
 // 1M-entry table takes ~25 s, far below the shortest timeout that matters for memory (UDP 30 s).
 constexpr std::uint32_t kReapSlice = 4096;
 constexpr timespec kTick{0, 100'000'000};
+constexpr unsigned kTicksPerFastSweep = 10;
 
 // InstanceLock refuses a second xredir on the same interface of the same network namespace. The
 // lock is a bound abstract Unix socket: that namespace is per network namespace, exactly the
@@ -154,6 +155,19 @@ std::string renderMetrics(const xdp::ConntrackProcessor& processor,
   metric("xredir_output_no_context_total", "counter",
          "local connections evaluated without a recorded socket context",
          p.output_no_context.load());
+  const auto xdp_stats = datapath.bpf().readStats();
+  metric("xredir_fastpath_packets_total", "counter",
+         "packets rewritten and redirected by the XDP program (fast path)",
+         xdp_stats[XREDIR_STAT_FAST_PATH]);
+  metric("xredir_fastpath_installed_total", "counter", "connections put on the fast path",
+         p.fast_installed.load());
+  metric("xredir_fastpath_install_failed_total", "counter",
+         "connections the fast-path map refused (full)", p.fast_install_failed.load());
+  metric("xredir_fastpath_removed_total", "counter",
+         "connections taken off the fast path by a FIN/RST", p.fast_removed.load());
+  metric("xredir_fastpath_swept_total", "counter",
+         "fast-path entries removed because conntrack no longer holds them ESTABLISHED",
+         p.fast_swept.load());
   metric("xredir_conntrack_entries", "gauge", "tracked connections", table.size());
   metric("xredir_conntrack_capacity", "gauge", "maximum tracked connections", table.capacity());
   const ConntrackCounters c = table.totalCounters();
@@ -237,6 +251,7 @@ int runDaemon(const RunOptions& options) {
   dp.injection.next_hop_v6 = config.next_hop_v6;
   dp.injection.proxy_ports = rules.redirect_ports;
   dp.injection.table = config.route_table;
+  dp.injection.proxy_gro = config.fast_path;
   if (config.output_enabled) {
     xdp::OutputConfig out;
     out.protocols = config.output_protocols;
@@ -283,6 +298,7 @@ int runDaemon(const RunOptions& options) {
   };
   xdp::ConntrackProcessor processor(*datapath, table, clock, eval);
   processor.setRules({rules.compiled_v4, rules.rules_v4}, {rules.compiled_v6, rules.rules_v6});
+  processor.setFastPath(config.fast_path);
 
   ConntrackOdstSource odst_source(table);
   odst::ServerOptions api_options;
@@ -318,6 +334,7 @@ int runDaemon(const RunOptions& options) {
                datapath->workers().size(), config.proxy_v4, config.proxy_v6, config.api_socket,
                config.metrics_listen.empty() ? "off" : config.metrics_listen);
 
+  unsigned ticks_since_sweep = 0;
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &kTick);
     if (sig == SIGTERM || sig == SIGINT) {
@@ -343,6 +360,12 @@ int runDaemon(const RunOptions& options) {
       }
     }
     table.reapSlice(clock.nowNs(), kReapSlice);
+    // Every 10th tick (1 s): fast-path entries follow conntrack, and flows only the XDP
+    // program carried get their conntrack last use refreshed before the reaper could see them.
+    if (processor.fastPath() && ++ticks_since_sweep >= kTicksPerFastSweep) {
+      ticks_since_sweep = 0;
+      processor.sweepFastPath();
+    }
   }
   metrics.reset();
   datapath->stopWorkers();

@@ -138,6 +138,7 @@ std::variant<RunConfig, std::string> parseRunConfig(const std::string& text,
   r.readList("capture", "interfaces", c.interfaces);
   r.readUint("capture", "queues", c.queues, 0, 64);
   r.readList("capture", "cpus", c.cpus);
+  r.readBool("capture", "fast_path", c.fast_path);
   r.readString("rules", "ipv4", c.rules_v4);
   r.readString("rules", "ipv6", c.rules_v6);
   r.readList("rules", "ipsets", c.ipsets);

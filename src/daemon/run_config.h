@@ -17,6 +17,9 @@ struct RunConfig {
   std::vector<std::string> interfaces;  // required, at least one
   std::uint32_t queues = 0;             // 0: every RX queue of the interfaces
   std::vector<int> cpus;                // worker i pinned to cpus[i % size]
+  // Established translated IPv4 TCP flows rewritten and redirected by the XDP program itself
+  // (src/xdp/fast_path.h); false: every packet takes the AF_XDP path.
+  bool fast_path = true;
   // [rules]
   std::string rules_v4;             // iptables-save file (required unless rules_v6 is set)
   std::string rules_v6;             // ip6tables-save file (optional)

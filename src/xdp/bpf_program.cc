@@ -107,6 +107,40 @@ Status BpfProgram::markTranslated(const xredir_flow_key& flow) {
   return {};
 }
 
+Status BpfProgram::installFast(const xredir_flow_key& key, const xredir_fast_entry& value) {
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.xr_fast), &key, &value, BPF_ANY) != 0) {
+    return Status::error(errno, "install fast-path entry");
+  }
+  return {};
+}
+
+Status BpfProgram::removeFast(const xredir_flow_key& key) {
+  if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.xr_fast), &key) != 0 && errno != ENOENT) {
+    return Status::error(errno, "remove fast-path entry");
+  }
+  return {};
+}
+
+std::vector<FastMapEntry> BpfProgram::fastEntries() const {
+  const int fd = bpf_map__fd(skel_->maps.xr_fast);
+  std::vector<xredir_flow_key> keys;
+  xredir_flow_key key{};
+  const xredir_flow_key* prev = nullptr;
+  // Keys are collected before anything is looked up so that a concurrent delete of the
+  // current key (which restarts get_next_key from the first key) cannot loop for long.
+  while (keys.size() < XREDIR_FAST_MAX && bpf_map_get_next_key(fd, prev, &key) == 0) {
+    keys.push_back(key);
+    prev = &keys.back();
+  }
+  std::vector<FastMapEntry> out;
+  out.reserve(keys.size());
+  for (const auto& k : keys) {
+    FastMapEntry e{k, {}};
+    if (bpf_map_lookup_elem(fd, &k, &e.value) == 0) out.push_back(e);
+  }
+  return out;
+}
+
 bool BpfProgram::isPassThrough(const xredir_flow_key& flow) const {
   __u8 value = 0;
   return bpf_map_lookup_elem(passMapFd(), &flow, &value) == 0;

@@ -17,6 +17,11 @@ struct xredir_bpf;
 
 namespace xredir::xdp {
 
+struct FastMapEntry {
+  xredir_flow_key key;
+  xredir_fast_entry value;
+};
+
 class BpfProgram {
  public:
   // load opens and loads the embedded object (verifier included). On failure returns nullptr
@@ -49,6 +54,15 @@ class BpfProgram {
   // markTranslated records a translated flow (its original-direction key) so that it stays
   // steered after the filter narrows. One syscall per new translated flow.
   Status markTranslated(const xredir_flow_key& flow);
+  // installFast writes a fast-path entry (xredir_fast_entry, fast_path.h); E2BIG when the map
+  // is full (the connection then simply stays on the AF_XDP path).
+  Status installFast(const xredir_flow_key& key, const xredir_fast_entry& value);
+  // removeFast deletes a fast-path entry; a missing one is not an error.
+  Status removeFast(const xredir_flow_key& key);
+  // fastEntries snapshots the fast-path map (keys first, then one lookup each; entries added
+  // or removed meanwhile may be seen or not). A few syscalls per entry and an allocation: for
+  // a periodic sweep, never per packet.
+  std::vector<FastMapEntry> fastEntries() const;
   // reinject hands a frame to the kernel as received on ifindex/queue: BPF_PROG_TEST_RUN of the
   // XDP_PASS program in live-frame mode, which builds an skb and runs that interface's receive
   // path (the attached XDP program is not run again, so there is no loop).

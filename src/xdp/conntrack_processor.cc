@@ -5,12 +5,14 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <thread>
 
+#include "xdp/redirect_target.h"
 #include "xdp/steering.h"
 #include "xredir/packet.h"
 #include "xredir/packet_checksum.h"
@@ -56,6 +58,31 @@ ConntrackProcessor::ConntrackProcessor(Datapath& datapath,
   inject_mac_ = datapath.injection().injectMac();
   proxy_mac_ = datapath.injection().proxyMac();
   hit_stripes_ = std::max(1u, std::thread::hardware_concurrency());
+  fast_links_ = FastPathLinks{inject_ifindex_, inject_mac_, proxy_mac_};
+  redirect_ok_ = std::make_unique<std::atomic<bool>[]>(captures_.size() + 1);
+}
+
+void ConntrackProcessor::setFastPath(bool on) {
+  fast_path_ = on;
+  if (on) refreshRedirectTargets();
+}
+
+void ConntrackProcessor::refreshRedirectTargets() {
+  for (std::size_t i = 0; i <= captures_.size(); ++i) {
+    const std::uint32_t ifindex = i < captures_.size() ? captures_[i].ifindex : inject_ifindex_;
+    const bool ok = canRedirectTo(ifindex).value_or(false);
+    redirect_ok_[i].store(ok, std::memory_order_relaxed);
+  }
+}
+
+bool ConntrackProcessor::redirectOk(std::uint32_t ifindex) const {
+  if (ifindex == inject_ifindex_) {
+    return redirect_ok_[captures_.size()].load(std::memory_order_relaxed);
+  }
+  for (std::size_t i = 0; i < captures_.size(); ++i) {
+    if (captures_[i].ifindex == ifindex) return redirect_ok_[i].load(std::memory_order_relaxed);
+  }
+  return false;
 }
 
 std::shared_ptr<const ConntrackProcessor::Generation> ConntrackProcessor::makeGeneration(
@@ -119,7 +146,70 @@ Decision ConntrackProcessor::process(std::span<std::uint8_t> frame, std::uint32_
       !bpf_.markTranslated(flowKeyOf(protocol, src, dst)).ok()) {
     bump(stats_.xlat_mark_failed);
   }
+  if (fast_path_ && protocol == kIpProtoTcp && parsed.family == Family::kV4 &&
+      (r.action == StepAction::kTranslatedForward || r.action == StepAction::kTranslatedReply)) {
+    const FlowTuple arrived = FlowTuple::fromEndpoints(protocol, src, dst);
+    if ((parsed.tcp_flags & (kTcpFin | kTcpRst)) != 0) {
+      removeFast(arrived, FlowTuple::fromEndpoints(protocol, Endpoint{parsed.src, parsed.sport},
+                                                   Endpoint{parsed.dst, parsed.dport}));
+    } else if (r.action == StepAction::kTranslatedForward && r.detail != StepDetail::kNewFlow &&
+               (parsed.tcp_flags & kTcpSyn) == 0) {
+      maybeInstallFast(arrived);
+    }
+  }
   return route(frame, r);
+}
+
+void ConntrackProcessor::maybeInstallFast(const FlowTuple& arrived) {
+  // Reached only by a data/ACK segment of a translated flow that the program did not carry:
+  // the entries are not installed yet (or the map refused them). One lookup and two bpf()
+  // calls, for the few segments in flight when the connection becomes ESTABLISHED.
+  const std::optional<LookupHit> hit = table_.lookup(arrived);
+  if (!hit || hit->dir != Direction::kOriginal) return;
+  const std::optional<FastPathPair> pair = fastPathEntries(hit->conn, fast_links_);
+  if (!pair || !redirectOk(pair->original.value.ifindex)) return;
+  // Reply direction first (when its egress takes redirects): once the original direction is
+  // fast, the proxy's answers follow quickly.
+  const bool reply_fast = redirectOk(pair->reply.value.ifindex);
+  if ((reply_fast && !bpf_.installFast(pair->reply.key, pair->reply.value).ok()) ||
+      !bpf_.installFast(pair->original.key, pair->original.value).ok()) {
+    (void)bpf_.removeFast(pair->reply.key);
+    bump(stats_.fast_install_failed);
+    return;
+  }
+  bump(stats_.fast_installed);
+}
+
+void ConntrackProcessor::removeFast(const FlowTuple& arrived, const FlowTuple& translated) {
+  const auto keys = fastPathKeys(arrived, translated);
+  (void)bpf_.removeFast(keys.first);
+  (void)bpf_.removeFast(keys.second);
+  bump(stats_.fast_removed);
+}
+
+void ConntrackProcessor::sweepFastPath() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const std::uint64_t mono_now = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL +
+                                 static_cast<std::uint64_t>(ts.tv_nsec);
+  const std::uint64_t since = last_sweep_mono_ns_;
+  last_sweep_mono_ns_ = mono_now;
+  refreshRedirectTargets();
+  for (const FastMapEntry& e : bpf_.fastEntries()) {
+    const FlowTuple tuple = tupleOfKey(e.key);
+    const std::optional<LookupHit> hit = table_.lookup(tuple);
+    if (!hit || hit->conn.tcp_state != TcpState::kEstablished || !redirectOk(e.value.ifindex)) {
+      (void)bpf_.removeFast(e.key);
+      bump(stats_.fast_swept);
+      continue;
+    }
+    // Carried by the program since the last sweep: what trackPacket would have done for those
+    // segments (an ACK in ESTABLISHED keeps the state and restarts the timeout).
+    if (e.value.last_seen_ns != 0 && e.value.last_seen_ns >= since) {
+      (void)table_.trackPacket(tuple, kTcpAck, clock_.nowNs());
+      bump(stats_.fast_refreshed);
+    }
+  }
 }
 
 Decision ConntrackProcessor::route(std::span<std::uint8_t> frame, const StepResult& r) {
@@ -193,6 +283,9 @@ Decision ConntrackProcessor::processInjected(std::span<std::uint8_t> frame, Pars
   if (t.rewrite && applyTranslation(frame, parsed, t.target) != RewriteStatus::kOk) {
     bump(stats_.step_error);
     return {FrameAction::kDrop, 0};
+  }
+  if (fast_path_ && parsed.protocol == kIpProtoTcp && (parsed.tcp_flags & (kTcpFin | kTcpRst))) {
+    removeFast(tuple, t.target);
   }
   return toClient(frame, t.reply_path);
 }

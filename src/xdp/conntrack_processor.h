@@ -11,6 +11,14 @@
 // reach the application through xr1. Rule sets are swapped atomically (setRules), each with its
 // own rule hit counters (rule_hit_counters.h): a new connection's deciding rule is counted in
 // the generation that decided it.
+//
+// Fast path (setFastPath): when an established translated IPv4 TCP connection's client sends a
+// data/ACK segment through user space, the processor installs the connection's two entries in
+// the XDP program's fast-path map (fast_path.h) and the program carries its later data/ACK
+// segments itself. FIN/RST seen here remove both entries; sweepFastPath, called periodically,
+// removes entries whose conntrack entry is gone or no longer ESTABLISHED and refreshes the
+// last use of connections the program carried meanwhile, so the reaper never expires a flow
+// that only the XDP program sees.
 #pragma once
 
 #include <atomic>
@@ -20,6 +28,7 @@
 #include <vector>
 
 #include "xdp/datapath.h"
+#include "xdp/fast_path.h"
 #include "xdp/packet_processor.h"
 #include "xdp/rule_hit_counters.h"
 #include "xredir/conntrack.h"
@@ -39,6 +48,11 @@ struct ConntrackProcessorStats {
   std::atomic<std::uint64_t> xlat_mark_failed{0};   // translated-flow map update failed
   std::atomic<std::uint64_t> output_new{0};         // OUTPUT hook: local connections evaluated
   std::atomic<std::uint64_t> output_no_context{0};  // ... of which without a recorded socket
+  std::atomic<std::uint64_t> fast_installed{0};     // fast-path pairs installed
+  std::atomic<std::uint64_t> fast_install_failed{0};  // ... refused (map full)
+  std::atomic<std::uint64_t> fast_removed{0};       // pairs removed on a FIN/RST seen here
+  std::atomic<std::uint64_t> fast_swept{0};         // entries the sweep removed (entry gone...)
+  std::atomic<std::uint64_t> fast_refreshed{0};     // conntrack entries refreshed by the sweep
 };
 
 class ConntrackProcessor : public PacketProcessor {
@@ -76,6 +90,18 @@ class ConntrackProcessor : public PacketProcessor {
   // rules set without their RuleSet). The pointer keeps the generation alive while it is read.
   std::shared_ptr<const RuleHitCounters> ruleHits(Family family) const;
 
+  // setFastPath turns the fast path on or off (off until called). Call before the workers
+  // start. The daemon turns GRO on on the injection pair's proxy end, which bpf_redirect into
+  // xr0 needs (see src/xdp/README.md).
+  // Each egress is asked whether it accepts redirected frames (redirect_target.h), here and
+  // at every sweep: without the original direction's (xr0) nothing is installed; without a
+  // capture interface's, the replies of its flows stay on the AF_XDP path.
+  void setFastPath(bool on);
+  bool fastPath() const { return fast_path_; }
+  // sweepFastPath reconciles the fast-path map with conntrack (see the file comment). Call it
+  // from one thread, every second or so; a few syscalls per installed entry.
+  void sweepFastPath();
+
   Decision process(std::span<std::uint8_t> frame, std::uint32_t ingress_ifindex) override;
   const ConntrackProcessorStats& stats() const { return stats_; }
 
@@ -108,6 +134,11 @@ class ConntrackProcessor : public PacketProcessor {
   Decision toProxy(std::span<std::uint8_t> frame);
   Decision toClient(std::span<std::uint8_t> frame, const ReplyPath& path);
   const Iface* capture(std::uint32_t ifindex) const;
+  void maybeInstallFast(const FlowTuple& arrived);
+  void removeFast(const FlowTuple& arrived, const FlowTuple& translated);
+  // redirectOk: the cached answer of canRedirectTo for one of our interfaces.
+  bool redirectOk(std::uint32_t ifindex) const;
+  void refreshRedirectTargets();
 
   BpfProgram& bpf_;
   const OutputCapture* output_;  // nullptr: OUTPUT hook off
@@ -127,6 +158,11 @@ class ConntrackProcessor : public PacketProcessor {
   // (one per RX queue, pinned), so each gets its own.
   unsigned hit_stripes_ = 1;
   ConntrackProcessorStats stats_;
+  bool fast_path_ = false;
+  FastPathLinks fast_links_;
+  // canRedirectTo per interface: [0, captures_.size()) the capture interfaces, then xr0.
+  std::unique_ptr<std::atomic<bool>[]> redirect_ok_;
+  std::uint64_t last_sweep_mono_ns_ = 0;  // CLOCK_MONOTONIC (bpf_ktime_get_ns) at the last sweep
 };
 
 }  // namespace xredir::xdp

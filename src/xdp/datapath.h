@@ -68,6 +68,7 @@ class Datapath {
   const OutputCapture* output() const { return output_.get(); }
   const std::vector<CaptureInterface>& captures() const { return captures_; }
   BpfProgram& bpf() { return *bpf_; }
+  const BpfProgram& bpf() const { return *bpf_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
 
   // rxQueueCount returns the number of RX queues of an interface (sysfs), at least 1.

@@ -81,6 +81,7 @@ Status InjectionPair::setUp() {
   }
   steps.push_back({"ethtool", "-K", x0, "tx", "off"});
   steps.push_back({"ethtool", "-K", x1, "tx", "off"});
+  if (c.proxy_gro) steps.push_back({"ethtool", "-K", x1, "gro", "on"});
   steps.push_back({"ip", "link", "set", x0, "up"});
   steps.push_back({"ip", "link", "set", x1, "up"});
   steps.push_back({"ip", "addr", "add", c.proxy_v4, "dev", x1});

@@ -39,6 +39,9 @@ struct InjectionConfig {
   // RX/TX queues of each end: the Datapath sets it to the capture interfaces' queue count, so
   // that every worker (one per queue index) has a socket on xr0 to send towards the proxy.
   std::uint32_t queues = 1;
+  // GRO on the proxy end: veth gives an end NAPI (needed to receive XDP_REDIRECTed frames; the
+  // fast path redirects into xr0) only with an XDP program attached or GRO on.
+  bool proxy_gro = false;
 };
 
 class InjectionPair {

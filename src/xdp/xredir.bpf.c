@@ -10,7 +10,13 @@
  * recorded as translated, and whose flow user space has not marked pass-through; every TCP/UDP
  * frame on the injection interface (the proxy's replies, and local connections that the OUTPUT
  * hook's policy routing sends there) that is not marked pass-through. ARP, NDP/ICMP, fragments,
- * IPv6 with extension headers and other ethertypes always pass. */
+ * IPv6 with extension headers and other ethertypes always pass.
+ *
+ * The one exception to "never rewrites": established translated TCP flows whose rewrite user
+ * space installed in XREDIR_MAP_FAST (fast path). Their plain data/ACK segments (untagged IPv4,
+ * no SYN/FIN/RST) are rewritten here (addresses, ports, RFC 1624 incremental checksums, MACs)
+ * and sent with bpf_redirect straight to the egress user space chose; SYN/FIN/RST and
+ * everything else still goes to user space, whose conntrack stays the source of truth. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -67,6 +73,13 @@ struct {
   __type(key, __u32);
   __type(value, __u64);
 } XREDIR_MAP_STATS SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, XREDIR_FAST_MAX);
+  __type(key, struct xredir_flow_key);
+  __type(value, struct xredir_fast_entry);
+} XREDIR_MAP_FAST SEC(".maps");
 
 static __always_inline void count(__u32 stat) {
   __u64* value = bpf_map_lookup_elem(&XREDIR_MAP_STATS, &stat);
@@ -149,6 +162,73 @@ static __always_inline __u32 parse_flow(struct xdp_md* ctx, struct xredir_flow_k
   return XREDIR_STAT_COUNT;
 }
 
+/* RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): csum_diff32/16 accumulate ~m + m' for one replaced
+ * field (in network order, as stored: the one's-complement sum is byte-order independent) and
+ * csum_apply folds the sum into the old checksum. */
+static __always_inline __u32 csum_diff32(__u32 sum, __u32 from, __u32 to) {
+  __u32 nfrom = ~from;
+  return sum + (nfrom & 0xffff) + (nfrom >> 16) + (to & 0xffff) + (to >> 16);
+}
+static __always_inline __u32 csum_diff16(__u32 sum, __u16 from, __u16 to) {
+  return sum + (__u16)~from + to;
+}
+static __always_inline __u16 csum_apply(__u16 check, __u32 sum) {
+  sum += (__u16)~check;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return (__u16)~sum;
+}
+
+/* fast_path carries a packet of an installed flow: returns the XDP action, or -1 when the
+ * packet must take the normal way (no entry, or not a plain data/ACK segment). A hit with
+ * SYN/FIN/RST deletes this direction's entry: a SYN means the 4-tuple is being reused by a new
+ * connection (whose translation may differ), FIN/RST end the established phase; user space
+ * removes the other direction when conntrack sees the FIN/RST. */
+static __always_inline int fast_path(struct xdp_md* ctx, const struct xredir_flow_key* flow) {
+  if (flow->family != XREDIR_FAMILY_V4 || flow->proto != IPPROTO_TCP) return -1;
+  struct xredir_fast_entry* e = bpf_map_lookup_elem(&XREDIR_MAP_FAST, flow);
+  if (!e) return -1;
+  void* data = (void*)(long)ctx->data;
+  void* data_end = (void*)(long)ctx->data_end;
+  struct ethhdr* eth = data;
+  if ((void*)(eth + 1) > data_end) return -1;
+  /* VLAN-tagged frames keep the AF_XDP path (the tag would follow the frame to the proxy). */
+  if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+    count(XREDIR_STAT_FAST_SLOW);
+    return -1;
+  }
+  struct iphdr* ip = (void*)(eth + 1);
+  if ((void*)(ip + 1) > data_end) return -1;
+  __u32 ihl = ip->ihl * 4;
+  if (ihl < sizeof(*ip) || ihl > 60) return -1;
+  struct tcphdr* tcp = (void*)ip + ihl;
+  if ((void*)(tcp + 1) > data_end) return -1;
+  if (tcp->syn || tcp->fin || tcp->rst) {
+    bpf_map_delete_elem(&XREDIR_MAP_FAST, flow);
+    count(XREDIR_STAT_FAST_SLOW);
+    return -1;
+  }
+  __u32 saddr, daddr;
+  __builtin_memcpy(&saddr, e->src_be, 4);
+  __builtin_memcpy(&daddr, e->dst_be, 4);
+  __u32 addr_sum = csum_diff32(0, ip->saddr, saddr);
+  addr_sum = csum_diff32(addr_sum, ip->daddr, daddr);
+  /* The TCP checksum covers the pseudo-header (addresses) and the ports. */
+  __u32 tcp_sum = csum_diff16(addr_sum, tcp->source, e->sport_be);
+  tcp_sum = csum_diff16(tcp_sum, tcp->dest, e->dport_be);
+  ip->check = csum_apply(ip->check, addr_sum);
+  ip->saddr = saddr;
+  ip->daddr = daddr;
+  tcp->check = csum_apply(tcp->check, tcp_sum);
+  tcp->source = e->sport_be;
+  tcp->dest = e->dport_be;
+  __builtin_memcpy(eth->h_dest, e->dst_mac, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, e->src_mac, ETH_ALEN);
+  e->last_seen_ns = bpf_ktime_get_ns();
+  count(XREDIR_STAT_FAST_PATH);
+  return bpf_redirect(e->ifindex, 0);
+}
+
 SEC("xdp")
 int XREDIR_PROG_MAIN(struct xdp_md* ctx) {
   count(XREDIR_STAT_SEEN);
@@ -164,6 +244,8 @@ int XREDIR_PROG_MAIN(struct xdp_md* ctx) {
     count(XREDIR_STAT_PASS_NO_IFACE); /* not ours (yet): fail open */
     return XDP_PASS;
   }
+  int fast = fast_path(ctx, &flow);
+  if (fast >= 0) return fast;
   if (iface->role == XREDIR_ROLE_CAPTURE) {
     if (!filter_matches(&flow)) {
       /* A flow translated under an earlier, wider filter stays steered. */

@@ -16,6 +16,7 @@
 #define XREDIR_MAP_PASS xr_pass
 #define XREDIR_MAP_XLAT xr_xlat
 #define XREDIR_MAP_STATS xr_stats
+#define XREDIR_MAP_FAST xr_fast
 #define XREDIR_PROG_MAIN xredir_xdp
 #define XREDIR_PROG_REINJECT xredir_reinject
 /* The OUTPUT hook's tc program (output.bpf.c) and its map. */
@@ -39,6 +40,11 @@
  * after a rule reload no longer matches them, so a reload never strands a live translation.
  * LRU: an evicted entry only matters if the filter also stopped matching that flow. */
 #define XREDIR_XLAT_MAX 131072
+
+/* Fast-path entries (established translated TCP flows the program rewrites and redirects
+ * itself): two per connection, one per direction. A full map only means more connections stay
+ * on the AF_XDP path. */
+#define XREDIR_FAST_MAX 131072
 
 /* Socket context of locally generated flows, recorded by the tc egress program on the proxy
  * side of the injection pair for each TCP SYN and UDP datagram. LRU: the engine reads an entry
@@ -86,6 +92,22 @@ struct xredir_flow_key {
   __u8 dst_be[16];
 };
 
+/* Value of XREDIR_MAP_FAST (hash, key: struct xredir_flow_key of the packet as it arrives: the
+ * original tuple on the capture interface, the reply tuple on the injection interface). User
+ * space writes it when conntrack holds the connection ESTABLISHED and deletes it on FIN/RST or
+ * when the conntrack entry is gone; the program only writes last_seen_ns. */
+struct xredir_fast_entry {
+  __u8 src_be[16];     /* the packet's new source address (IPv4: first 4 bytes) */
+  __u8 dst_be[16];     /* the packet's new destination address */
+  __u16 sport_be;      /* new source port */
+  __u16 dport_be;      /* new destination port */
+  __u32 ifindex;       /* egress: bpf_redirect(ifindex, 0) */
+  __u8 dst_mac[6];     /* new Ethernet destination */
+  __u8 src_mac[6];     /* new Ethernet source */
+  __u32 pad0;
+  __u64 last_seen_ns;  /* bpf_ktime_get_ns() of the last packet the program carried; 0: none */
+};
+
 /* Value of XREDIR_MAP_SOCKCTX (key: struct xredir_flow_key of the packet as it leaves the
  * proxy-side veth, which is how it arrives on the injection interface). */
 enum xredir_sockctx_flags {
@@ -110,6 +132,8 @@ enum xredir_stat {
   XREDIR_STAT_PASS_FLOW,      /* flow marked pass-through by user space */
   XREDIR_STAT_STEERED,        /* handed to bpf_redirect_map (which itself passes w/o socket) */
   XREDIR_STAT_STEERED_XLAT,   /* ... of which the filter missed, the translated-flow map hit */
+  XREDIR_STAT_FAST_PATH,      /* rewritten and redirected by the program (fast-path entry) */
+  XREDIR_STAT_FAST_SLOW,      /* fast-path entry hit, but SYN/FIN/RST or not plain IPv4: slow */
   XREDIR_STAT_COUNT,
 };
 

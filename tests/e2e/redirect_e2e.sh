@@ -10,6 +10,9 @@
 # instance on the same interface refuses to start; SIGTERM removes the XDP programs, the
 # injection pair and the policy rules; after SIGKILL traffic still flows (fail-open) and a
 # restart refuses clearly; the namespaces are gone at the end.
+# The engine run (conntrack + rules) also asserts the fast path: established flows carried by
+# the XDP program, every connection put on it and taken off by its FIN, no entry left, and with
+# a client veth that cannot take redirected frames, replies kept on AF_XDP with no loss.
 # usage: redirect_e2e.sh REDIRECT_NODE_BINARY TCP_ECHO_PY
 set -u
 NODE_BIN=$1
@@ -123,7 +126,10 @@ nx ip rule | grep -q "lookup 7877" && fail "ip rule left behind" || pass "IPv4 p
 nx ip -6 rule | grep -q "lookup 7877" && fail "ip -6 rule left behind" || pass "IPv6 policy rules removed"
 expect "traffic flows after teardown" cx python3 "$ECHO_PY" check 10.77.1.2 8080 $MB 8080
 
-# The same loop through the real engine: conntrack step + compiled iptables-save rules.
+# The same loop through the real engine: conntrack step + compiled iptables-save rules, with
+# the fast path on (established flows rewritten and redirected by the XDP program). GRO on c0
+# gives it NAPI, which the kernel needs to accept frames redirected into n0 (src/xdp/README.md).
+cx ethtool -K c0 gro on >/dev/null
 start_node "$WORK/node3.log" --rules "$HERE/redirect_rules.v4" || exit 1
 start_server udp4e udpserve 169.254.77.1 15001 || exit 1
 expect "engine: IPv4 REDIRECT 203.0.113.7:443 -> proxy :15001, 16 MiB echoed" \
@@ -139,6 +145,30 @@ kill -TERM "$NODE_PID"; wait "$NODE_PID"; rc=$?; NODE_PID=""
 sed -n '/^engine_unparsable/,$p' "$WORK/node3.log" | tr '\n' ' '; echo
 [ "$(stat_of worker_drops "$WORK/node3.log")" = 0 ] && pass "engine: no frame dropped" \
   || fail "engine: workers dropped $(stat_of worker_drops "$WORK/node3.log") frames"
+fp=$(stat_of xdp_fast_path "$WORK/node3.log"); rx3=$(stat_of worker_rx "$WORK/node3.log")
+[ "${fp:-0}" -gt 1000 ] && pass "engine: fast path carried $fp packets (AF_XDP workers saw $rx3)" \
+  || fail "engine: fast path unused: xdp_fast_path=$fp"
+fi3=$(stat_of engine_fast_installed "$WORK/node3.log")
+fr3=$(stat_of engine_fast_removed "$WORK/node3.log")
+[ "${fi3:-0}" -ge 33 ] && [ "${fr3:-0}" -ge "${fi3:-0}" ] \
+  && pass "engine: $fi3 connections put on the fast path, FIN/RST removals: $fr3" \
+  || fail "engine: fast path installs $fi3 / FIN removals $fr3 (expected >= 33, removals >= installs)"
+[ "$(stat_of engine_fast_entries_left "$WORK/node3.log")" = 0 ] \
+  && pass "engine: no fast-path entry left after the connections closed" \
+  || fail "engine: $(stat_of engine_fast_entries_left "$WORK/node3.log") fast-path entries left"
+
+# With GRO off on c0, n0 cannot take redirected frames: the replies must stay on the AF_XDP
+# path (the fast path asks the kernel before installing), and transfers keep working.
+cx ethtool -K c0 gro off >/dev/null
+start_node "$WORK/node4.log" --rules "$HERE/redirect_rules.v4" || exit 1
+expect "engine, c0 without NAPI: 8 MiB echoed, client->proxy on the fast path only" \
+  cx python3 "$ECHO_PY" check 203.0.113.7 443 $((8 * MB)) 15001
+kill -TERM "$NODE_PID"; wait "$NODE_PID"; rc=$?; NODE_PID=""
+[ $rc -eq 0 ] && pass "engine, c0 without NAPI: SIGTERM exit 0" || fail "engine (no NAPI): exit $rc"
+fp4=$(stat_of xdp_fast_path "$WORK/node4.log")
+[ "${fp4:-0}" -gt 100 ] && [ "$(stat_of worker_drops "$WORK/node4.log")" = 0 ] \
+  && pass "engine, c0 without NAPI: fast path carried $fp4 packets one way, no drop" \
+  || fail "engine, c0 without NAPI: xdp_fast_path=$fp4 drops=$(stat_of worker_drops "$WORK/node4.log")"
 
 # SIGKILL: no teardown ran. The program stays attached but its sockets are gone: fail-open.
 start_node "$WORK/node2.log" || exit 1

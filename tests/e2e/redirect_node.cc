@@ -3,10 +3,13 @@
 // everything down and prints its counters as `name value` lines (the harness asserts on them).
 // It writes "READY" to stdout once steering is live.
 //   redirect_node --iface n0 [--iface ...] --ports 443,53 --proxy-port 15001
-//                 [--inject xr0 --proxy-if xr1] [--cpu N] [--rules FILE]
+//                 [--inject xr0 --proxy-if xr1] [--cpu N] [--rules FILE] [--fast-path 0|1]
 // With --rules (an iptables-save nat table, IPv4) the frames go through the real engine: the
-// ConntrackProcessor (conntrack step + compiled rules) instead of the fixed REDIRECT.
+// ConntrackProcessor (conntrack step + compiled rules) instead of the fixed REDIRECT; its fast
+// path (established flows carried by the XDP program) is on unless --fast-path 0, and is swept
+// against conntrack every second as the daemon does.
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -36,7 +39,8 @@ void onSignal(int) {
 int usage() {
   std::fprintf(stderr,
                "usage: redirect_node --iface IF [--iface IF...] --ports P[,P...] "
-               "[--proxy-port P] [--inject NAME] [--proxy-if NAME] [--cpu N]\n");
+               "[--proxy-port P] [--inject NAME] [--proxy-if NAME] [--cpu N] [--rules FILE] "
+               "[--fast-path 0|1]\n");
   return 2;
 }
 
@@ -47,6 +51,7 @@ int main(int argc, char** argv) {
   std::set<std::uint16_t> ports;
   std::uint16_t proxy_port = 15001;
   std::string rules_file;
+  bool fast_path = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) return usage();
@@ -65,6 +70,8 @@ int main(int argc, char** argv) {
       config.injection.proxy_if = v;
     } else if (a == "--rules") {
       rules_file = v;
+    } else if (a == "--fast-path") {
+      fast_path = v != "0";
     } else if (a == "--cpu") {
       config.cpus.push_back(std::atoi(v.c_str()));
     } else {
@@ -73,6 +80,8 @@ int main(int argc, char** argv) {
   }
   if (config.capture_interfaces.empty() || (ports.empty() && rules_file.empty())) return usage();
   config.injection.proxy_ports = {proxy_port};
+  fast_path = fast_path && !rules_file.empty();  // the fixed processor has no conntrack
+  config.injection.proxy_gro = fast_path;
   spdlog::set_level(spdlog::level::info);
 
   struct sigaction sa {};
@@ -115,6 +124,7 @@ int main(int argc, char** argv) {
     table = std::make_unique<xredir::ConntrackTable>(xredir::ConntrackConfig{});
     engine = std::make_unique<ConntrackProcessor>(*dp, *table, clock, eval_ctx);
     engine->setRules(pinned, nullptr);
+    engine->setFastPath(fast_path);
     processor = engine.get();
     spdlog::info("rules from {}: conntrack engine in the loop", rules_file);
   }
@@ -125,7 +135,12 @@ int main(int argc, char** argv) {
   }
   std::printf("READY\n");
   std::fflush(stdout);
-  while (!g_stop) pause();
+  while (!g_stop) {
+    sleep(1);  // interrupted by SIGTERM/SIGINT
+    if (engine && fast_path && !g_stop) engine->sweepFastPath();
+  }
+  // Left in the fast-path map at exit: a FIN-closed connection leaves none behind.
+  const std::size_t fast_left = dp->bpf().fastEntries().size();
 
   auto bpf_stats = dp->bpf().readStats();
   std::uint64_t rx = 0, tx = 0, to_kernel = 0, drops = 0, ring_full = 0;
@@ -141,11 +156,19 @@ int main(int argc, char** argv) {
     const auto& cs = engine->stats();
     std::printf(
         "engine_unparsable %llu\nengine_reply_untracked %llu\nengine_step_drop %llu\n"
-        "engine_step_error %llu\n",
+        "engine_step_error %llu\nengine_fast_installed %llu\nengine_fast_install_failed %llu\n"
+        "engine_fast_removed %llu\nengine_fast_swept %llu\nengine_fast_refreshed %llu\n"
+        "engine_fast_entries_left %llu\n",
         static_cast<unsigned long long>(cs.unparsable.load()),
         static_cast<unsigned long long>(cs.reply_untracked.load()),
         static_cast<unsigned long long>(cs.step_drop.load()),
-        static_cast<unsigned long long>(cs.step_error.load()));
+        static_cast<unsigned long long>(cs.step_error.load()),
+        static_cast<unsigned long long>(cs.fast_installed.load()),
+        static_cast<unsigned long long>(cs.fast_install_failed.load()),
+        static_cast<unsigned long long>(cs.fast_removed.load()),
+        static_cast<unsigned long long>(cs.fast_swept.load()),
+        static_cast<unsigned long long>(cs.fast_refreshed.load()),
+        static_cast<unsigned long long>(fast_left));
   }
   dp.reset();  // tear down before reporting, so the harness sees the final state
   std::printf("worker_drop_tx_ring_full %llu\n", static_cast<unsigned long long>(ring_full));
@@ -154,7 +177,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(to_kernel), static_cast<unsigned long long>(drops));
   const char* names[XREDIR_STAT_COUNT] = {"seen",           "pass_not_ip",   "pass_not_l4",
                                           "pass_truncated", "pass_no_iface", "pass_no_match",
-                                          "pass_flow",      "steered",       "steered_xlat"};
+                                          "pass_flow",      "steered",       "steered_xlat",
+                                          "fast_path",      "fast_slow"};
   for (int i = 0; i < XREDIR_STAT_COUNT; ++i) {
     std::printf("xdp_%s %llu\n", names[i], static_cast<unsigned long long>(bpf_stats[i]));
   }
