@@ -16,21 +16,21 @@ namespace xredir::proxy {
 // user_data never decodes as a real operation.
 enum class OpKind : std::uint8_t {
   kInvalid = 0,
-  kAccept,          // multishot accept; slot = listener index
-  kStop,            // read of the worker's stop eventfd
-  kTick,            // the worker's periodic timer
-  kOdstSend,        // send to the original-destination server; slot = socket epoch
-  kOdstRecv,        // recv from the original-destination server; slot = socket epoch
-  kConnect,         // upstream connect (its timeout is the worker's tick, not a linked timer)
-  kSendHeader,      // PROXY protocol v2 header to upstream
-  kRecvClient,      // client -> proxy, provided buffer
-  kRecvUpstream,    // upstream -> proxy, provided buffer
-  kSendUpstream,    // proxy -> upstream
-  kSendClient,      // proxy -> client
-  kCancel,          // cancellation of a connection's requests
-  kWatchClient,     // poll for an error on the client socket while its recv is not armed
-  kWatchUpstream,   // poll for an error on the upstream socket while its recv is not armed
-  kIgnore,          // completions nobody waits for (cancel of an accept, a failed close)
+  kAccept,         // multishot accept; slot = listener index
+  kStop,           // read of the worker's stop eventfd
+  kTick,           // the worker's periodic timer
+  kOdstSend,       // send to the original-destination server; slot = socket epoch
+  kOdstRecv,       // recv from the original-destination server; slot = socket epoch
+  kConnect,        // upstream connect (its timeout is the worker's tick, not a linked timer)
+  kSendHeader,     // PROXY protocol v2 header to upstream
+  kRecvClient,     // client -> proxy, provided buffer
+  kRecvUpstream,   // upstream -> proxy, provided buffer
+  kSendUpstream,   // proxy -> upstream
+  kSendClient,     // proxy -> client
+  kCancel,         // cancellation of a connection's requests
+  kWatchClient,    // poll for an error on the client socket while its recv is not armed
+  kWatchUpstream,  // poll for an error on the upstream socket while its recv is not armed
+  kIgnore,         // completions nobody waits for (cancel of an accept, a failed close)
 };
 
 inline constexpr std::uint32_t kGenerationMask = 0xFFFFFFu;

@@ -81,9 +81,8 @@ bool Worker::runLoop(std::string* error, void (*ready)(void*, bool), void* ctx) 
     ready(ctx, false);
     return false;
   }
-  std::optional<BufferRing> buffers =
-      BufferRing::create(*ring, kBufferGroup, bufferCount(config_), kInitialBuffers,
-                         config_.buffer_size, error);
+  std::optional<BufferRing> buffers = BufferRing::create(
+      *ring, kBufferGroup, bufferCount(config_), kInitialBuffers, config_.buffer_size, error);
   if (!buffers) {
     ready(ctx, false);
     return false;

@@ -41,18 +41,18 @@ namespace xredir::xdp {
 // ConntrackProcessorStats count outcomes the worker cannot see (relaxed atomics; shared by the
 // workers, so only rare outcomes are counted here).
 struct ConntrackProcessorStats {
-  std::atomic<std::uint64_t> unparsable{0};         // given to the kernel as is
-  std::atomic<std::uint64_t> reply_untracked{0};    // on the injection interface: dropped
-  std::atomic<std::uint64_t> step_drop{0};          // DROP verdict, table full, NAT exhausted
-  std::atomic<std::uint64_t> step_error{0};         // a rewrite failed
-  std::atomic<std::uint64_t> xlat_mark_failed{0};   // translated-flow map update failed
-  std::atomic<std::uint64_t> output_new{0};         // OUTPUT hook: local connections evaluated
-  std::atomic<std::uint64_t> output_no_context{0};  // ... of which without a recorded socket
-  std::atomic<std::uint64_t> fast_installed{0};     // fast-path pairs installed
+  std::atomic<std::uint64_t> unparsable{0};           // given to the kernel as is
+  std::atomic<std::uint64_t> reply_untracked{0};      // on the injection interface: dropped
+  std::atomic<std::uint64_t> step_drop{0};            // DROP verdict, table full, NAT exhausted
+  std::atomic<std::uint64_t> step_error{0};           // a rewrite failed
+  std::atomic<std::uint64_t> xlat_mark_failed{0};     // translated-flow map update failed
+  std::atomic<std::uint64_t> output_new{0};           // OUTPUT hook: local connections evaluated
+  std::atomic<std::uint64_t> output_no_context{0};    // ... of which without a recorded socket
+  std::atomic<std::uint64_t> fast_installed{0};       // fast-path pairs installed
   std::atomic<std::uint64_t> fast_install_failed{0};  // ... refused (map full)
-  std::atomic<std::uint64_t> fast_removed{0};       // pairs removed on a FIN/RST seen here
-  std::atomic<std::uint64_t> fast_swept{0};         // entries the sweep removed (entry gone...)
-  std::atomic<std::uint64_t> fast_refreshed{0};     // conntrack entries refreshed by the sweep
+  std::atomic<std::uint64_t> fast_removed{0};         // pairs removed on a FIN/RST seen here
+  std::atomic<std::uint64_t> fast_swept{0};           // entries the sweep removed (entry gone...)
+  std::atomic<std::uint64_t> fast_refreshed{0};       // conntrack entries refreshed by the sweep
 };
 
 class ConntrackProcessor : public PacketProcessor {

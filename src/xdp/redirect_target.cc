@@ -35,8 +35,13 @@ class Nl {
 
   // ask sends one request with a single attribute and receives the answer into buf; returns
   // the answer's genetlink payload length, or -1 (error answers included).
-  int ask(std::uint16_t family, std::uint8_t cmd, std::uint16_t attr, const void* value,
-          std::uint16_t len, char* buf, std::size_t cap) {
+  int ask(std::uint16_t family,
+          std::uint8_t cmd,
+          std::uint16_t attr,
+          const void* value,
+          std::uint16_t len,
+          char* buf,
+          std::size_t cap) {
     Request req{};
     req.nl.nlmsg_type = family;
     req.nl.nlmsg_flags = NLM_F_REQUEST;

@@ -97,15 +97,15 @@ struct xredir_flow_key {
  * space writes it when conntrack holds the connection ESTABLISHED and deletes it on FIN/RST or
  * when the conntrack entry is gone; the program only writes last_seen_ns. */
 struct xredir_fast_entry {
-  __u8 src_be[16];     /* the packet's new source address (IPv4: first 4 bytes) */
-  __u8 dst_be[16];     /* the packet's new destination address */
-  __u16 sport_be;      /* new source port */
-  __u16 dport_be;      /* new destination port */
-  __u32 ifindex;       /* egress: bpf_redirect(ifindex, 0) */
-  __u8 dst_mac[6];     /* new Ethernet destination */
-  __u8 src_mac[6];     /* new Ethernet source */
+  __u8 src_be[16]; /* the packet's new source address (IPv4: first 4 bytes) */
+  __u8 dst_be[16]; /* the packet's new destination address */
+  __u16 sport_be;  /* new source port */
+  __u16 dport_be;  /* new destination port */
+  __u32 ifindex;   /* egress: bpf_redirect(ifindex, 0) */
+  __u8 dst_mac[6]; /* new Ethernet destination */
+  __u8 src_mac[6]; /* new Ethernet source */
   __u32 pad0;
-  __u64 last_seen_ns;  /* bpf_ktime_get_ns() of the last packet the program carried; 0: none */
+  __u64 last_seen_ns; /* bpf_ktime_get_ns() of the last packet the program carried; 0: none */
 };
 
 /* Value of XREDIR_MAP_SOCKCTX (key: struct xredir_flow_key of the packet as it leaves the

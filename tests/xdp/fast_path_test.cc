@@ -20,7 +20,10 @@ IpAddr addr(const char* text) {
   return *parseIpAddr(text);
 }
 
-FlowTuple tuple(std::uint8_t proto, const char* src, std::uint16_t sport, const char* dst,
+FlowTuple tuple(std::uint8_t proto,
+                const char* src,
+                std::uint16_t sport,
+                const char* dst,
                 std::uint16_t dport) {
   return FlowTuple::fromEndpoints(proto, Endpoint{addr(src), sport}, Endpoint{addr(dst), dport});
 }
@@ -81,8 +84,7 @@ TEST_P(FastPathTest, EntriesRewriteLikeConntrack) {
   const std::optional<LookupHit> first = table.lookup(s.original);
   ASSERT_TRUE(first);
   const FlowTuple reply = first->conn.reply;  // as the proxy's packets arrive
-  if (s.handshake_steps >= 2)
-    (void)table.trackPacket(reply, kTcpSyn | kTcpAck, ++now);
+  if (s.handshake_steps >= 2) (void)table.trackPacket(reply, kTcpSyn | kTcpAck, ++now);
   if (s.handshake_steps >= 3) (void)table.trackPacket(s.original, kTcpAck, ++now);
 
   const std::optional<LookupHit> hit = table.lookup(s.original);
@@ -130,10 +132,11 @@ TEST_P(FastPathTest, EntriesRewriteLikeConntrack) {
 const FlowTuple kClientTcp = tuple(kIpProtoTcp, "10.77.1.1", 40000, "203.0.113.7", 443);
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, FastPathTest,
+    Table,
+    FastPathTest,
     ::testing::Values(
-        Scenario{"RedirectEstablished", kClientTcp, "169.254.77.1", 15001, true, false,
-                 kReplyPath, 3, true},
+        Scenario{"RedirectEstablished", kClientTcp, "169.254.77.1", 15001, true, false, kReplyPath,
+                 3, true},
         Scenario{"DnatSamePort", tuple(kIpProtoTcp, "10.77.1.1", 40001, "203.0.113.7", 8080),
                  "10.9.9.9", 8080, true, false, kReplyPath, 3, true},
         Scenario{"NotYetEstablishedSynRecv", kClientTcp, "169.254.77.1", 15001, true, false,
