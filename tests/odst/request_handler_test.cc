@@ -9,6 +9,7 @@
 
 #include "odst/access_policy.h"
 #include "odst/fake_source.h"
+#include "odst_test_support.h"
 
 namespace xredir::odst {
 namespace {
@@ -18,18 +19,7 @@ using testing::FakeSource;
 using testing::translated;
 
 std::vector<std::uint8_t> request(const char* client, const char* proxy, std::uint8_t proto = 6) {
-  const Endpoint c = ep(client), p = ep(proxy);
-  xredir_odst_request r{};
-  r.version = XREDIR_ODST_VERSION;
-  r.family = c.addr.family == Family::kV6 ? XREDIR_ODST_FAMILY_V6 : XREDIR_ODST_FAMILY_V4;
-  r.protocol = proto;
-  std::memcpy(r.client_addr, c.addr.bytes.data(), 16);
-  std::memcpy(r.proxy_addr, p.addr.bytes.data(), 16);
-  r.client_port = c.port;
-  r.proxy_port = p.port;
-  std::vector<std::uint8_t> b(XREDIR_ODST_REQUEST_SIZE);
-  xredir_odst_encode_request(&r, b.data());
-  return b;
+  return testing::encodeRequest(proto, ep(client), ep(proxy));
 }
 
 std::vector<xredir_odst_response> decodeAll(const std::vector<std::uint8_t>& out, std::size_t n) {
