@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "conntrack/bench_ratio_reporter.h"
+#include "conntrack/bench_thread_cursor.h"
 #include "conntrack/naive_table.h"
 #include "xredir/conntrack.h"
 
@@ -149,7 +150,9 @@ constexpr std::uint32_t kProbeCount = 1 << 16;
 struct TrackFixture {
   std::unique_ptr<ConntrackTable> table;
   std::unique_ptr<NaiveTable> naive;
-  std::vector<FlowTuple> probes;  // random established original tuples
+  // Random established original tuples: the first half from even flows, the second from odd
+  // ones, so that with two threads each probes its own flows, as RSS gives each worker its own.
+  std::vector<FlowTuple> probes;
 
   TrackFixture()
       : table(std::make_unique<ConntrackTable>(config(2 * kTrackFlows))),
@@ -160,8 +163,10 @@ struct TrackFixture {
       naive->insert(t, naiveReply(t), 1);
     }
     std::mt19937 rng(7);
-    for (std::uint32_t k = 0; k < kProbeCount; ++k)
-      probes.push_back(flowTuple(rng() % kTrackFlows));
+    for (std::uint32_t k = 0; k < kProbeCount; ++k) {
+      const std::uint32_t half = k < kProbeCount / 2 ? 0 : 1;
+      probes.push_back(flowTuple((rng() % (kTrackFlows / 2)) * 2 + half));
+    }
   }
 };
 
@@ -172,19 +177,19 @@ TrackFixture& trackFixture() {
 
 void trackXredir(benchmark::State& state) {
   TrackFixture& f = trackFixture();
-  std::uint32_t k = static_cast<std::uint32_t>(state.thread_index()) * 7919;
+  benchsupport::ThreadCursor cursor(state, kProbeCount);
   std::uint64_t now = 2;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(f.table->trackPacket(f.probes[k++ & (kProbeCount - 1)], kTcpAck, now));
+    benchmark::DoNotOptimize(f.table->trackPacket(f.probes[cursor.next()], kTcpAck, now));
   }
   state.SetItemsProcessed(state.iterations());
 }
 
 void trackNaive(benchmark::State& state) {
   TrackFixture& f = trackFixture();
-  std::uint32_t k = static_cast<std::uint32_t>(state.thread_index()) * 7919;
+  benchsupport::ThreadCursor cursor(state, kProbeCount);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(f.naive->trackPacket(f.probes[k++ & (kProbeCount - 1)], kTcpAck, 2));
+    benchmark::DoNotOptimize(f.naive->trackPacket(f.probes[cursor.next()], kTcpAck, 2));
   }
   state.SetItemsProcessed(state.iterations());
 }

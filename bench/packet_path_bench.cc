@@ -4,7 +4,9 @@
 // std::unordered_map + std::mutex table (tests/conntrack/naive_table.h), same run, ratios
 // printed at the end. Flows: 1K (cache-resident) and 1M established redirected TCP flows;
 // 4096 prebuilt frames of random flows per direction; IPv4 and IPv6; original direction (to
-// the proxy) and reply direction (back to the client); 1 and 2 threads on one shared table.
+// the proxy) and reply direction (back to the client); 1 and 2 threads on one shared table,
+// each of two threads on its own flows (its half of the frames), as RSS gives each worker its
+// own flows.
 // FastPathBatch16 runs the same work in batches of 16 with the index slots, then the entries
 // prefetched first (two passes), as the AF_XDP worker reads its RX ring.
 // Run: build-conntrack-bench/bench/packet_path_bench   (meson -Dbench=true, release)
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "conntrack/bench_ratio_reporter.h"
+#include "conntrack/bench_thread_cursor.h"
 #include "conntrack/naive_table.h"
 #include "conntrack/step_rules.h"
 #include "support/packet_builder.h"
@@ -93,7 +96,8 @@ struct PathFixture {
     for (int dir = 0; dir < 2; ++dir) {
       frames[dir].assign(kFrames * kFrameStride, 0);
       for (std::uint32_t k = 0; k < kFrames; ++k) {
-        const std::uint32_t i = rng() % flows;
+        // First half of the frames from even flows, second half from odd ones (ThreadCursor).
+        const std::uint32_t i = (rng() % (flows / 2)) * 2 + (k < kFrames / 2 ? 0 : 1);
         const FlowTuple& t = dir == 0 ? originals[i] : replies[i];
         testing::PacketSpec spec;
         spec.src = t.src();
@@ -121,13 +125,13 @@ template <bool kNaive>
 void fastPath(benchmark::State& state, Family fam, int dir, std::uint32_t flows) {
   PathFixture& f = fixture(fam, flows);
   alignas(64) std::uint8_t work[kFrameStride];
-  std::uint32_t k = static_cast<std::uint32_t>(state.thread_index()) * 1031;
+  benchsupport::ThreadCursor cursor(state, kFrames);
   StepInput in;
   in.context = &f.context;
   in.now_ns = 2;
   std::uint64_t translated = 0;
   for (auto _ : state) {
-    const std::uint32_t idx = k++ & (kFrames - 1);
+    const std::uint32_t idx = cursor.next();
     const std::uint32_t len = f.lengths[dir][idx];
     std::memcpy(work, f.frames[dir].data() + idx * kFrameStride, kFrameStride);
     const std::span<std::uint8_t> frame(work, len);
@@ -165,7 +169,7 @@ void fastPathBatch(benchmark::State& state, Family fam, int dir, std::uint32_t f
   alignas(64) std::uint8_t work[kBatch][kFrameStride];
   ParsedPacket parsed[kBatch];
   FlowTuple tuples[kBatch];
-  std::uint32_t k = static_cast<std::uint32_t>(state.thread_index()) * 1031;
+  benchsupport::ThreadCursor cursor(state, kFrames);
   StepInput in;
   in.context = &f.context;
   in.now_ns = 2;
@@ -173,7 +177,7 @@ void fastPathBatch(benchmark::State& state, Family fam, int dir, std::uint32_t f
   for (auto _ : state) {
     std::uint32_t lens[kBatch];
     for (std::uint32_t b = 0; b < kBatch; ++b) {
-      const std::uint32_t idx = k++ & (kFrames - 1);
+      const std::uint32_t idx = cursor.next();
       lens[b] = f.lengths[dir][idx];
       std::memcpy(work[b], f.frames[dir].data() + idx * kFrameStride, kFrameStride);
       if (parsePacket(std::span<const std::uint8_t>(work[b], lens[b]), parsed[b]) !=
