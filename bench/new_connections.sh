@@ -33,6 +33,7 @@ BUILD=$(realpath "${BUILD:-$HERE/../build}")
 XREDIR=$BUILD/src/daemon/xredir
 LOAD=$BUILD/tests/proxy/proxy_load
 . "$HERE/../tests/e2e/topology.sh"
+. "$HERE/../scripts/xredir_config.sh"
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
 for b in "$XREDIR" "$LOAD"; do [ -x "$b" ] || { echo "missing $b" >&2; exit 1; }; done
 
@@ -74,19 +75,7 @@ start_path() {
       ip netns exec "$TOPO_N" iptables-restore <"$2" || { echo "iptables-restore failed" >&2; exit 1; }
       ;;
     xredir)
-      cat >"$WORK/xredir.toml" <<TOML
-[capture]
-interfaces = ["n0"]
-${CPU:+cpus = [$CPU]}
-[rules]
-ipv4 = "$2"
-[injection]
-proxy_v6 = ""
-[api]
-socket = "$WORK/odst.sock"
-[metrics]
-listen = ""
-TOML
+      write_xredir_config "$WORK/xredir.toml" n0 "$2" "$WORK/odst.sock" "" "$CPU"
       ip netns exec "$TOPO_N" "$XREDIR" run --config "$WORK/xredir.toml" >"$WORK/xredir.log" 2>&1 &
       DAEMON_PID=$!
       wait_for "xredir running" "$WORK/xredir.log" 300 ||

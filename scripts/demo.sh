@@ -10,6 +10,7 @@
 # the others go straight through the kernel. Everything created is removed at the end, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/xredir_config.sh
 [[ $(id -u) -eq 0 ]] || { echo "demo.sh needs root (namespaces, XDP): sudo $0" >&2; exit 1; }
 setup_log=$(mktemp)
 scripts/setup.sh >"$setup_log" 2>&1 || {
@@ -74,18 +75,7 @@ ip netns exec $S python3 -u "$work/server.py" >"$work/server.log" 2>&1 &
 pids+=($!)
 
 say "node: xredir run with $rules"
-cat >"$work/xredir.toml" <<TOML
-[capture]
-interfaces = ["n0"]
-[rules]
-ipv4 = "$(realpath "$rules")"
-[injection]
-proxy_v6 = ""
-[api]
-socket = "$work/odst.sock"
-[metrics]
-listen = "127.0.0.1:9477"
-TOML
+write_xredir_config "$work/xredir.toml" n0 "$rules" "$work/odst.sock" 127.0.0.1:9477
 build/src/daemon/xredir check "$rules"
 ip netns exec $N build/src/daemon/xredir run --config "$work/xredir.toml" >"$work/xredir.log" 2>&1 &
 pids+=($!)

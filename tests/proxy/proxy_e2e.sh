@@ -28,6 +28,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/../e2e/topology.sh"
 . "$HERE/../e2e/check.sh"
+. "$HERE/../../scripts/xredir_config.sh"
 topo_require_root
 
 IMPL=xredir-proxy
@@ -328,18 +329,8 @@ elif [ -z "$XREDIR_BIN" ]; then
   fail "through xredir: no xredir binary given"
 else
   px iptables -t nat -F PREROUTING
-  cat >"$WORK/xredir.toml" <<TOML
-[capture]
-interfaces = ["n0"]
-[rules]
-ipv4 = "$ROOT/config/examples/demo.rules"
-[injection]
-proxy_v6 = ""
-[api]
-socket = "$WORK/odst.sock"
-[metrics]
-listen = "127.0.0.1:9477"
-TOML
+  write_xredir_config "$WORK/xredir.toml" n0 "$ROOT/config/examples/demo.rules" "$WORK/odst.sock" \
+    127.0.0.1:9477
   ip netns exec "$TOPO_N" "$XREDIR_BIN" run --config "$WORK/xredir.toml" >"$WORK/xredir.log" 2>&1 &
   XPID=$!
   BG_PIDS="$BG_PIDS $XPID"
