@@ -252,6 +252,7 @@ int runDaemon(const RunOptions& options) {
   dp.injection.proxy_ports = rules.redirect_ports;
   dp.injection.table = config.route_table;
   dp.injection.proxy_gro = config.fast_path;
+  dp.reply_fast_path = config.fast_path;
   if (config.output_enabled) {
     xdp::OutputConfig out;
     out.protocols = config.output_protocols;

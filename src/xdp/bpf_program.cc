@@ -36,6 +36,12 @@ int BpfProgram::xsksMapFd() const {
 int BpfProgram::passMapFd() const {
   return bpf_map__fd(skel_->maps.xr_pass);
 }
+int BpfProgram::fastMapFd() const {
+  return bpf_map__fd(skel_->maps.xr_fast);
+}
+int BpfProgram::statsMapFd() const {
+  return bpf_map__fd(skel_->maps.xr_stats);
+}
 
 Status BpfProgram::setIface(std::uint32_t ifindex, std::uint32_t slot, xredir_iface_role role) {
   xredir_iface value{slot, static_cast<__u32>(role)};

@@ -35,6 +35,8 @@ class BpfProgram {
   int reinjectProgramFd() const;
   int xsksMapFd() const;
   int passMapFd() const;
+  int fastMapFd() const;   // shared with the proxy side's tc fast path (reply_fast_path.h)
+  int statsMapFd() const;  // likewise
 
   // setIface registers an interface with its XSKMAP slot and role. Before this the program
   // passes everything from it (fail-open).

@@ -73,6 +73,11 @@ std::unique_ptr<Datapath> Datapath::create(const DatapathConfig& config, Status&
     dp->output_ = OutputCapture::create(*config.output, *dp->injection_, err);
     if (!dp->output_) return nullptr;
   }
+  if (config.reply_fast_path) {
+    dp->reply_fast_ = ReplyFastPath::attach(*dp->bpf_, dp->injection_->proxyIfindex(),
+                                            dp->injection_->injectIfindex(), err);
+    if (!dp->reply_fast_) return nullptr;
+  }
 
   std::uint32_t slot = 0;
   for (const auto& c : dp->captures_) {
@@ -95,6 +100,7 @@ std::unique_ptr<Datapath> Datapath::create(const DatapathConfig& config, Status&
 Datapath::~Datapath() {
   stopWorkers();
   attachments_.clear();
+  reply_fast_.reset();
   output_.reset();
   injection_.reset();
 }

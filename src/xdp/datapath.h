@@ -18,6 +18,7 @@
 #include "xdp/os_result.h"
 #include "xdp/output_capture.h"
 #include "xdp/packet_processor.h"
+#include "xdp/reply_fast_path.h"
 #include "xdp/steering.h"
 #include "xdp/umem.h"
 #include "xdp/worker.h"
@@ -36,6 +37,9 @@ struct DatapathConfig {
   UmemConfig umem;
   // The OUTPUT hook: capture the node's own connections (output_capture.h); nullopt: off.
   std::optional<OutputConfig> output;
+  // The proxy side's fast path at tc egress of the proxy-side veth (reply_fast_path.h), for
+  // the entries of the XDP fast path: on with it.
+  bool reply_fast_path = false;
 };
 
 struct CaptureInterface {
@@ -81,7 +85,8 @@ class Datapath {
   // injection pair, then the program.
   std::unique_ptr<BpfProgram> bpf_;
   std::unique_ptr<InjectionPair> injection_;
-  std::unique_ptr<OutputCapture> output_;  // lives on the injection pair: removed before it
+  std::unique_ptr<OutputCapture> output_;      // lives on the injection pair: removed before it
+  std::unique_ptr<ReplyFastPath> reply_fast_;  // likewise
   std::vector<std::unique_ptr<XdpAttachment>> attachments_;
   std::vector<CaptureInterface> captures_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -13,6 +13,7 @@
 
 #include "xdp/abi.h"
 #include "xdp/os_result.h"
+#include "xdp/tc_egress.h"
 
 struct xredir_output_bpf;
 
@@ -23,6 +24,9 @@ class OutputSockCtx {
   // attach loads the program and attaches it to ifindex's egress. On failure returns nullptr
   // and sets err (nothing is left attached).
   static std::unique_ptr<OutputSockCtx> attach(std::uint32_t ifindex, Status& err);
+  // The probe runs after the proxy side's fast path (ReplyFastPath::kTcPriority), which never
+  // carries a connection's first packet.
+  static constexpr std::uint32_t kTcPriority = 2;
   ~OutputSockCtx();
   OutputSockCtx(const OutputSockCtx&) = delete;
   OutputSockCtx& operator=(const OutputSockCtx&) = delete;
@@ -33,13 +37,9 @@ class OutputSockCtx {
   std::optional<xredir_sock_ctx> lookup(const xredir_flow_key& flow) const;
 
  private:
-  OutputSockCtx(xredir_output_bpf* skel, std::uint32_t ifindex) : skel_(skel), ifindex_(ifindex) {}
+  explicit OutputSockCtx(xredir_output_bpf* skel) : skel_(skel) {}
   xredir_output_bpf* skel_;
-  std::uint32_t ifindex_;
-  bool hook_created_ = false;
-  bool attached_ = false;
-  std::uint32_t handle_ = 0;  // of the attached filter (libbpf fills them in at attach)
-  std::uint32_t priority_ = 0;
+  std::unique_ptr<TcEgressAttachment> attachment_;
 };
 
 }  // namespace xredir::xdp

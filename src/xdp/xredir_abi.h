@@ -22,6 +22,8 @@
 /* The OUTPUT hook's tc program (output.bpf.c) and its map. */
 #define XREDIR_MAP_SOCKCTX xr_sockctx
 #define XREDIR_PROG_OUTPUT xredir_tc_output
+/* reply_fast.bpf.c: the fast path of the proxy's side at tc egress of xr1 */
+#define XREDIR_PROG_REPLY_FAST xredir_tc_reply_fast
 
 /* XSKMAP key = iface slot * XREDIR_MAX_QUEUES + rx queue. 16 interfaces x 64 queues covers the
  * capture interfaces plus the injection pair of one node; more slots cost only map memory. */

@@ -140,6 +140,20 @@ expect "engine: UDP REDIRECT 203.0.113.7:53 -> proxy :15001" \
   cx python3 "$ECHO_PY" udpcheck 203.0.113.7 53 20 15001
 expect "engine: non-matching TCP 10.77.1.2:8080 untouched" \
   cx python3 "$ECHO_PY" check 10.77.1.2 8080 $((4 * MB)) 8080
+# The proxy's side of fast-path flows is carried at tc egress of xr1 (src/xdp/reply_fast.bpf.c),
+# GSO packets whole, their partial checksums updated. With n0 made to segment and checksum in
+# software, the client's stack verifies every checksum the rewrite produced.
+nx tc filter show dev xr1 egress | grep -q "name xredir_tc_reply" \
+  && pass "engine: the proxy side's fast path is attached at tc egress of xr1" \
+  || fail "engine: no fast-path tc program on xr1 egress: $(nx tc filter show dev xr1 egress)"
+nx ethtool -K n0 tx off tso off gso off sg off >/dev/null
+cx nstat -n
+expect "engine: 16 MiB echoed with n0 checksumming in software" \
+  cx python3 "$ECHO_PY" check 203.0.113.7 443 $((16 * MB)) 15001
+csum_errors=$(cx nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" { print $2 }')
+[ "${csum_errors:-x}" = 0 ] && pass "engine: no TCP checksum error at the client" \
+  || fail "engine: client saw '$csum_errors' TCP checksum errors"
+nx ethtool -K n0 tx on tso on gso on sg on >/dev/null
 kill -TERM "$NODE_PID"; wait "$NODE_PID"; rc=$?; NODE_PID=""
 [ $rc -eq 0 ] && pass "engine: SIGTERM exit 0" || fail "engine: SIGTERM exit $rc"
 sed -n '/^engine_unparsable/,$p' "$WORK/node3.log" | tr '\n' ' '; echo

@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   config.injection.proxy_ports = {proxy_port};
   fast_path = fast_path && !rules_file.empty();  // the fixed processor has no conntrack
   config.injection.proxy_gro = fast_path;
+  config.reply_fast_path = fast_path;
   spdlog::set_level(spdlog::level::info);
 
   struct sigaction sa {};
