@@ -11,11 +11,22 @@
 #   (b) short connections/s: proxy_load short (connect, 32-byte request, echo, close), 8 client
 #       threads, SHORT_COUNT connections; also the p50/p99 of one whole connection
 #   (c) small request/response latency: 64-byte ping-pongs on one connection, p50/p99
+#   (d) proxy-bound short connections/s: the same short load with the proxy process held to the
+#       same CPU budget for both proxies, QUOTA_PCT percent of one CPU, by CFS bandwidth control
+#       (a cgroup v2 `cpu.max` of "QUOTA PERIOD", or on a cgroup v1 cpu hierarchy the same limit
+#       as cpu.cfs_quota_us / cpu.cfs_period_us; period 20 ms). Unconstrained, on 2 cores, the
+#       load CPU (8 clients, the echo server, both ends' TCP stacks) saturates before either
+#       proxy does, so (b) measures the load generator as much as the proxy; under the quota
+#       the proxy is the bottleneck and the rate is the proxy's own capacity per CPU. The phase
+#       checks that: it prints the proxy's CPU time over the phase as a share of the quota
+#       (~1.0 when the proxy is the bottleneck; from /proc/PID/task/*/schedstat, the run time
+#       the quota is charged with) and the share of periods in which the group was throttled.
 # Prints the median of each measure per proxy and the ratio xredir-proxy / HAProxy.
 # usage: bench/proxy_vs_haproxy.sh XREDIR_PROXY_BINARY PROXY_LOAD_BINARY [THREADS] [REPS] [SECS]  (root)
 #   e.g. bench/proxy_vs_haproxy.sh build/proxy/xredir-proxy build/tests/proxy/proxy_load 1 5 5
 # Environment: PROXY_CPUS (default: 1 for one thread, else 0-1), LOAD_CPUS (default 0),
-#   SHORT_COUNT (default 30000), PINGS (default 20000).
+#   SHORT_COUNT (default 30000), PINGS (default 20000), QUOTA_PCT (default 25: percent of one
+#   CPU for the proxy-bound phase; 0 skips it), QUOTA_COUNT (default 12000 connections).
 set -u
 XP_BIN=$(realpath "$1")
 LOAD=$(realpath "$2")
@@ -26,6 +37,9 @@ if [ "$THREADS" = 1 ]; then PROXY_CPUS=${PROXY_CPUS:-1}; else PROXY_CPUS=${PROXY
 LOAD_CPUS=${LOAD_CPUS:-0}
 SHORT_COUNT=${SHORT_COUNT:-30000}
 PINGS=${PINGS:-20000}
+QUOTA_PCT=${QUOTA_PCT:-25}
+QUOTA_COUNT=${QUOTA_COUNT:-12000}
+QUOTA_PERIOD_US=20000
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../tests/e2e/topology.sh"
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
@@ -36,15 +50,45 @@ WORK=$(mktemp -d)
 PIDS=""
 PROXY_PID=""
 TOPO_S=""
+CG=""  # the proxy-bound phase's cgroup directory, once made
 cleanup() {
   [ -n "$PROXY_PID" ] && kill -KILL "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
   for pid in $PIDS; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
   [ -n "$TOPO_S" ] && ip netns del "$TOPO_S" 2>/dev/null
   topo_destroy
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+
+# quota_cgroup makes the proxy-bound phase's cgroup with the CPU limit and sets CG, or says why
+# it cannot (the phase is then skipped). cgroup v2 needs the cpu controller enabled for children
+# of its root (it is enabled here if it is available but off); else a v1 cpu hierarchy is used.
+quota_cgroup() {
+  local quota=$((QUOTA_PERIOD_US * QUOTA_PCT / 100)) v2 v1
+  v2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+  if [ -n "$v2" ] && grep -qw cpu "$v2/cgroup.controllers" 2>/dev/null; then
+    grep -qw cpu "$v2/cgroup.subtree_control" || echo +cpu >"$v2/cgroup.subtree_control" || return 1
+    CG="$v2/xredir-bench-$$"
+    mkdir "$CG" && echo "$quota $QUOTA_PERIOD_US" >"$CG/cpu.max" || return 1
+    CG_THROTTLE="$CG/cpu.stat"
+    return 0
+  fi
+  v1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/ { print $2; exit }' /proc/mounts)
+  if [ -n "$v1" ]; then
+    CG="$v1/xredir-bench-$$"
+    mkdir "$CG" && echo "$QUOTA_PERIOD_US" >"$CG/cpu.cfs_period_us" &&
+      echo "$quota" >"$CG/cpu.cfs_quota_us" || return 1
+    CG_THROTTLE="$CG/cpu.stat"
+    return 0
+  fi
+  echo "no cgroup cpu controller (v2 cpu.max or v1 cpu): proxy-bound phase skipped" >&2
+  return 1
+}
+if [ "$QUOTA_PCT" -gt 0 ]; then
+  quota_cgroup || { [ -n "$CG" ] && rmdir "$CG" 2>/dev/null; CG=""; }
+fi
 
 topo_create || exit 1
 TOPO_S="xrs-$TOPO_SUFFIX"
@@ -112,6 +156,35 @@ record() { echo "$1 $2 $3" >>"$WORK/results"; }  # record PROXY MEASURE VALUE
 # by it rather than by the proxy; the proxy's own CPU per unit of work compares them regardless.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PROXY_PID/stat"; }
 
+# run_ns: CPU time of every thread of the proxy so far, in ns (what CFS bandwidth control charges).
+run_ns() { cat /proc/"$PROXY_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+# throttle_counts: "periods throttled" of the quota cgroup so far (cpu.stat, v1 and v2 alike).
+throttle_counts() { awk '$1 == "nr_periods" { p = $2 } $1 == "nr_throttled" { t = $2 } END { print p + 0, t + 0 }' "$CG_THROTTLE"; }
+
+# proxy_bound PROXY: the short load with the proxy in the quota cgroup (the last phase of a
+# measure: the process stays there until it is stopped).
+proxy_bound() {
+  [ -n "$CG" ] || return 0
+  echo "$PROXY_PID" >"$CG/cgroup.procs" || { echo "cannot move $1 into $CG" >&2; return 0; }
+  sleep 0.2
+  local r0 r1 t0 t1 w0 w1 out
+  r0=$(run_ns); t0=$(throttle_counts); w0=$(date +%s%N)
+  out=$(cl "$LOAD" short 10.77.2.2 7001 "$QUOTA_COUNT" 8)
+  r1=$(run_ns); t1=$(throttle_counts); w1=$(date +%s%N)
+  set -- "$1" "$out" $t0 $t1
+  local share throttled
+  share=$(awk -v r=$((r1 - r0)) -v w=$((w1 - w0)) -v q="$QUOTA_PCT" 'BEGIN { printf "%.2f", r / (w * q / 100) }')
+  throttled=$(awk -v p=$(($5 - $3)) -v t=$(($6 - $4)) 'BEGIN { printf "%.2f", p ? t / p : 0 }')
+  echo "  $1 proxy-bound (${QUOTA_PCT}% of a CPU): $out (proxy CPU $(((r1 - r0) / 1000000)) ms = ${share}x the quota, throttled in ${throttled} of the periods)"
+  case "$out" in ok*)
+    set -- "$1" $out
+    record "$1" bound_conn_per_s "$8"
+    record "$1" bound_cpu_us "$(((r1 - r0) / 1000 / QUOTA_COUNT))"
+    record "$1" bound_quota_share "$share"
+    record "$1" bound_throttled "$throttled";;
+  esac
+}
+
 gbps() {  # gbps PROXY NAME [-R]
   local c0 c1
   c0=$(cpu_ticks)
@@ -146,10 +219,12 @@ measure() {  # measure haproxy|xredir
     set -- "$1" $out
     record "$1" rtt_p50_us "$6"; record "$1" rtt_p99_us "$8";;
   esac
+  proxy_bound "$1"
   stop_proxy
 }
 
-echo "xredir-proxy vs HAProxy $(haproxy -v | head -1 | awk '{print $3}'): $THREADS thread(s) on CPU $PROXY_CPUS, load on CPU $LOAD_CPUS, $REPS reps, iperf3 ${SECS}s"
+if [ -n "$CG" ]; then BOUND="$QUOTA_PCT% of one CPU ($CG)"; else BOUND=skipped; fi
+echo "xredir-proxy vs HAProxy $(haproxy -v | head -1 | awk '{print $3}'): $THREADS thread(s) on CPU $PROXY_CPUS, load on CPU $LOAD_CPUS, $REPS reps, iperf3 ${SECS}s, proxy-bound phase: $BOUND"
 for rep in $(seq "$REPS"); do
   echo "rep $rep"
   if [ $((rep % 2)) = 1 ]; then measure haproxy; measure xredir; else measure xredir; measure haproxy; fi
@@ -167,14 +242,19 @@ rows = [("bulk_up", "bulk client->server, Gbit/s", "higher"), ("bulk_down", "bul
         ("conn_per_s", "short connections/s (8 clients)", "higher"),
         ("conn_cpu_us", "proxy CPU us per short connection", "lower"), ("conn_p50_us", "short connection p50, us", "lower"),
         ("conn_p99_us", "short connection p99, us", "lower"), ("rtt_p50_us", "64 B request/response p50, us", "lower"),
-        ("rtt_p99_us", "64 B request/response p99, us", "lower")]
-print("%-38s %12s %12s %16s" % ("median of runs", "HAProxy", "xredir-proxy", "xredir/HAProxy"))
+        ("rtt_p99_us", "64 B request/response p99, us", "lower"),
+        ("bound_conn_per_s", "proxy-bound short connections/s", "higher"),
+        ("bound_cpu_us", "proxy-bound proxy CPU us per connection", "lower"),
+        ("bound_quota_share", "proxy-bound CPU used / quota (~1: bound)", "-"),
+        ("bound_throttled", "proxy-bound share of periods throttled", "-")]
+print("%-42s %12s %12s %16s" % ("median of runs", "HAProxy", "xredir-proxy", "xredir/HAProxy"))
 for key, name, better in rows:
     h, x = vals.get(("haproxy", key)), vals.get(("xredir", key))
     if not h or not x:
-        print("%-38s %12s %12s %16s" % (name, "?", "?", "-"))
+        print("%-42s %12s %12s %16s" % (name, "?", "?", "-"))
         continue
     mh, mx = statistics.median(h), statistics.median(x)
-    print("%-38s %12.3f %12.3f %11.2fx (%s better) n=%d/%d" % (name, mh, mx, mx / mh if mh else 0, better, len(h), len(x)))
+    note = "(check)" if better == "-" else "(%s better)" % better
+    print("%-42s %12.3f %12.3f %11.2fx %s n=%d/%d" % (name, mh, mx, mx / mh if mh else 0, note, len(h), len(x)))
 PY
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; compare the ratios)"

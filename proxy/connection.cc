@@ -13,10 +13,11 @@
 // kRelaying runs two independent directions (client->upstream, upstream->client). Each loops
 // recv (one provided buffer) -> send (until the whole buffer is out, re-sending after short
 // sends) -> recv. A recv of 0 bytes (FIN) shuts the destination's write side down and ends that
-// direction only (half-close); when both have ended the connection closes normally. A recv or
-// send error closes both sides; the side opposite the failure gets an RST (SO_LINGER 0), so a
-// client learns at once that its upstream failed. ENOBUFS (no free buffer) parks the direction
-// until a buffer is recycled (or, first, grows the buffer ring): flow control, not failure.
+// direction only (half-close); when both have ended the connection closes normally (the second
+// FIN goes out with the close, not with a shutdown of its own). A recv or send error closes both
+// sides; the side opposite the failure gets an RST (SO_LINGER 0), so a client learns at once that
+// its upstream failed. ENOBUFS (no free buffer) parks the direction until a buffer is recycled
+// (or, first, grows the buffer ring): flow control, not failure.
 // A direction whose buffer is parked in a send to a slow destination has no recv armed on its
 // source, so nothing would notice that source resetting: the tick arms a poll for errors on it
 // (once per socket; it stays armed until the connection ends) and an error closes the
@@ -373,9 +374,16 @@ void ConnectionTable::onRecv(Connection& c,
   if (has_buffer) recycle(bid);
   if (res == 0) {
     c.last_activity_ns = now_ns;
-    shutdown(to_upstream ? c.upstream_fd : c.client_fd, SHUT_WR);
     d.done = true;
-    if (c.to_upstream.done && c.to_client.done) closeConnection(c);
+    const Direction& other = to_upstream ? c.to_client : c.to_upstream;
+    if (!other.done) {
+      shutdown(to_upstream ? c.upstream_fd : c.client_fd, SHUT_WR);
+      return;
+    }
+    // The last direction: the close sends this FIN (every byte before it was handed over and
+    // the destination's own FIN was read, so nothing unread turns the close into an RST): one
+    // shutdown syscall fewer per connection.
+    closeConnection(c);
     return;
   }
   switch (-res) {
