@@ -23,6 +23,14 @@
 // allocates, blocks, logs or calls out while holding a shard lock; no code holds two shard locks
 // (every operation touches exactly one shard, which is the point of the layout above), so there
 // is no lock order to get wrong. Rule evaluation happens outside any lock (conntrack_step.h).
+// The one call-out is the TranslationObserver below, made under the shard lock on purpose: it
+// is how the shared original-destination view stays exact (never answering for a connection the
+// table no longer holds), because under that lock insert and removal of one connection are
+// already ordered. It is allowed because the observer's store is bounded and lock-free for its
+// readers: a few compares and one seqlocked write into shared memory, serialised by per-bucket
+// spin locks that only observer calls take and that are leaves (shard lock first, then bucket
+// locks; no bucket lock holder ever waits for a shard lock), with no allocation, blocking,
+// logging or system call.
 #pragma once
 
 #include <atomic>
@@ -39,6 +47,27 @@
 
 namespace xredir {
 
+// TranslationObserver hears of every translated connection (one whose destination was rewritten:
+// what originalDst answers kFound for) when it enters the table and when it leaves it, for any
+// reason: expiry seen by trackPacket, the reaper, early-drop eviction, remove(), a SYN reopening
+// a closed connection, an expired entry replaced by insert, a RST before any reply. Calls are
+// made under the connection's shard lock (see the concurrency note above for what an observer
+// may do there) before the change is visible to any other lookup, so an observer that mirrors the
+// table never holds a connection the table has dropped. Calls for one connection never overlap;
+// calls for different connections may come from several threads at once.
+class TranslationObserver {
+ public:
+  // onTranslatedInserted: a translated connection was inserted. `reply` is its reply tuple,
+  // what the proxy's accepted socket sees (source = the proxy's address, destination = the
+  // client's); `original_dst` is where the client was going.
+  virtual void onTranslatedInserted(const FlowTuple& reply, const Endpoint& original_dst) = 0;
+  // onTranslatedRemoved: the translated connection with this reply tuple is being removed.
+  virtual void onTranslatedRemoved(const FlowTuple& reply) = 0;
+
+ protected:
+  ~TranslationObserver() = default;
+};
+
 struct ConntrackConfig {
   // Upper bound on live connections, split evenly over the shards (a shard may fill before the
   // table does; early drop and refusal then act within that shard).
@@ -49,6 +78,8 @@ struct ConntrackConfig {
   // NF_CT_EVICTION_RANGE (8) hash-chain entries; scanning the pool needs a few more to find the
   // oldest evictable one among live entries.
   std::uint32_t eviction_scan = 64;
+  // Told of translated connections entering and leaving the table; must outlive the table.
+  TranslationObserver* translation_observer = nullptr;
 };
 
 // ReplyPath is what the reply direction needs to send a packet back to the client: the

@@ -218,6 +218,7 @@ struct alignas(64) ConntrackTable::Shard {
   std::uint32_t free_head = kNil;
   std::uint32_t evict_cursor = 0;
   ConntrackCounters counters;
+  TranslationObserver* observer = nullptr;  // fixed at construction
 
   std::uint32_t home(std::uint32_t tag) const {
     // Lemire's fastrange: maps the tag onto [0, num_slots) without a division.
@@ -284,6 +285,10 @@ struct alignas(64) ConntrackTable::Shard {
     const auto reply_tag = static_cast<std::uint32_t>(hasher.tupleHash(entry.reply()));
     eraseSlot(orig_tag, makeRef(e, Direction::kOriginal));
     eraseSlot(reply_tag, makeRef(e, Direction::kReply));
+    // Every removal path comes through here, under the shard lock.
+    if (observer != nullptr && (entry.flags & kDstTranslated)) {
+      observer->onTranslatedRemoved(entry.reply());
+    }
     release(e);
   }
 
@@ -333,6 +338,7 @@ ConntrackTable::ConntrackTable(const ConntrackConfig& config)
       s.pool[e].path.ifindex = (e + 1 < s.capacity) ? e + 1 : kNil;
     }
     s.free_head = 0;
+    s.observer = config.translation_observer;
   }
   memory_ = std::make_unique<Memory>(Memory{std::move(*pool_memory), std::move(*slot_memory)});
 }
@@ -648,6 +654,10 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
                                           (conn.translate_src ? kSrcTranslated : 0));
   shard.insertSlot(static_cast<std::uint32_t>(orig_hash), makeRef(e, Direction::kOriginal));
   shard.insertSlot(static_cast<std::uint32_t>(reply_hash), makeRef(e, Direction::kReply));
+  if (dst_translated && shard.observer != nullptr) {
+    shard.observer->onTranslatedInserted(
+        reply, Endpoint{IpAddr{orig.family, orig.dst_addr}, orig.dst_port});
+  }
   ++shard.counters.inserts;
   if (remapped) ++shard.counters.nat_port_remaps;
   result.status = InsertStatus::kInserted;
