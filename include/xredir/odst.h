@@ -28,14 +28,40 @@
  *    46   2  reserved
  *
  * The server reads the magic and version first. A wrong magic, a family other than 4/6, or a
- * non-zero reserved byte is answered with XREDIR_ODST_MALFORMED; a version other than 1 with
- * XREDIR_ODST_UNSUPPORTED_VERSION. After either answer the server closes the connection, because
- * it can no longer trust the framing of what follows. A peer that the access policy refuses
- * (SO_PEERCRED: uid/gid not allowed) and a peer arriving while the server is at its connection
- * cap receive exactly one response, XREDIR_ODST_PERMISSION_DENIED resp. XREDIR_ODST_BUSY, written
- * as soon as they connect, and then the connection is closed; clients read it as the answer to
- * their first request. The access policy allows root (uid 0) always, then the configured uids and
- * gids (primary or supplementary group); the socket file has mode 0660 and the configured group.
+ * non-zero reserved byte is answered with XREDIR_ODST_MALFORMED; a version other than 1 (or 2,
+ * below) with XREDIR_ODST_UNSUPPORTED_VERSION. After either answer the server closes the
+ * connection, because it can no longer trust the framing of what follows. A peer that the access
+ * policy refuses (SO_PEERCRED: uid/gid not allowed) and a peer arriving while the server is at its
+ * connection cap receive exactly one response, XREDIR_ODST_PERMISSION_DENIED resp.
+ * XREDIR_ODST_BUSY, written as soon as they connect, and then the connection is closed; clients
+ * read it as the answer to their first request. The access policy allows root (uid 0) always, then
+ * the configured uids and gids (primary or supplementary group); the socket file has mode 0660 and
+ * the configured group.
+ *
+ * Protocol, version 2 (XREDIR_ODST_VERSION_MAP_VIEW) adds one request to version 1, whose
+ * messages are unchanged (lookups are still sent and answered as version 1): "map view", which
+ * hands the client the shared original-destination view (include/xredir/odst_view.h) so that it
+ * can answer lookups in its own thread.
+ *
+ *   map-view request, 48 bytes                 map-view response, 32 bytes
+ *   off size field                             off size field
+ *     0   4  magic "XROQ"                        0   4  magic "XROR"
+ *     4   1  version (2)                         4   1  version (2)
+ *     5   1  kind (1 = map view)                 5   1  status (OK)
+ *     6  42  reserved                            6   2  reserved
+ *                                                8   4  view layout (XREDIR_ODST_VIEW_LAYOUT;
+ *                                                       0 = the server offers no view)
+ *                                               12   8  view size in bytes (0 = no view)
+ *                                               20  12  reserved
+ *
+ * With a view, exactly one file descriptor travels with the response (SCM_RIGHTS, on its first
+ * byte): the view, open read-only and sealed. Only peers that the access policy admits ever
+ * reach the request, so a refused peer gets the usual PERMISSION_DENIED (version 1) at connect
+ * and no descriptor. A version 2 frame with another kind or non-zero reserved bytes is answered
+ * MALFORMED (version 2). After answering a version 2 frame the server closes the connection, so
+ * that a descriptor never rides along with the answers of later lookups; clients ask for the
+ * view on a connection of its own. A version 1 server answers the request
+ * UNSUPPORTED_VERSION: it offers no view.
  */
 #ifndef XREDIR_ODST_H
 #define XREDIR_ODST_H
@@ -54,6 +80,8 @@ extern "C" {
 #define XREDIR_ODST_REQUEST_MAGIC 0x58524F51u  /* "XROQ" */
 #define XREDIR_ODST_RESPONSE_MAGIC 0x58524F52u /* "XROR" */
 #define XREDIR_ODST_VERSION 1
+#define XREDIR_ODST_VERSION_MAP_VIEW 2
+#define XREDIR_ODST_KIND_MAP_VIEW 1
 #define XREDIR_ODST_REQUEST_SIZE 48
 #define XREDIR_ODST_RESPONSE_SIZE 32
 #define XREDIR_ODST_FAMILY_V4 4
@@ -115,6 +143,34 @@ XREDIR_ODST_API void xredir_odst_encode_response(const struct xredir_odst_respon
 XREDIR_ODST_API int xredir_odst_decode_response(const uint8_t in[XREDIR_ODST_RESPONSE_SIZE],
                                                 struct xredir_odst_response* resp);
 
+/* xredir_odst_view_response is a decoded map-view response (version 2). */
+struct xredir_odst_view_response {
+  uint8_t version;
+  uint8_t status;  /* enum xredir_odst_status */
+  uint32_t layout; /* XREDIR_ODST_VIEW_LAYOUT, 0 when no view is offered */
+  uint64_t bytes;  /* the view's size, 0 when no view is offered */
+};
+
+/* xredir_odst_encode_view_request writes the map-view request. */
+XREDIR_ODST_API void xredir_odst_encode_view_request(uint8_t out[XREDIR_ODST_REQUEST_SIZE]);
+
+/* xredir_odst_decode_view_request checks a version 2 frame. Returns XREDIR_ODST_OK for a
+ * map-view request, XREDIR_ODST_MALFORMED for a wrong magic, another kind or non-zero reserved
+ * bytes, XREDIR_ODST_UNSUPPORTED_VERSION when the version is not 2. */
+XREDIR_ODST_API enum xredir_odst_status xredir_odst_decode_view_request(
+    const uint8_t in[XREDIR_ODST_REQUEST_SIZE]);
+
+/* xredir_odst_encode_view_response writes resp; layout and size only when the status is OK. */
+XREDIR_ODST_API void xredir_odst_encode_view_response(const struct xredir_odst_view_response* resp,
+                                                      uint8_t out[XREDIR_ODST_RESPONSE_SIZE]);
+
+/* xredir_odst_decode_view_response parses the answer to a map-view request, which may also be
+ * a version 1 refusal (PERMISSION_DENIED, BUSY) or a version 1 server's UNSUPPORTED_VERSION.
+ * Returns 0 and fills *resp, or -1 when the magic is wrong, the status is not a known value, or
+ * an OK answer is not version 2 or names a size without a layout (or the reverse). */
+XREDIR_ODST_API int xredir_odst_decode_view_response(const uint8_t in[XREDIR_ODST_RESPONSE_SIZE],
+                                                     struct xredir_odst_view_response* resp);
+
 /* xredir_original_dst asks xredir for the original destination of the connection accepted_fd
  * (an accepted or connected TCP/UDP/SCTP socket; the protocol comes from SO_PROTOCOL). It reads
  * the socket's own address (the proxy side) and its peer (the client side), asks the server over
@@ -122,6 +178,14 @@ XREDIR_ODST_API int xredir_odst_decode_response(const uint8_t in[XREDIR_ODST_RES
  * connection broke; re-created in a forked child), and on success writes the original
  * destination to *out as a struct sockaddr_in or sockaddr_in6, sets *len to its size and
  * returns 0.
+ *
+ * Shared view: the first call maps the server's shared view (include/xredir/odst_view.h) once
+ * for the whole process (thread-safe; one thread fetches it while the others ask over the
+ * socket). A connection found in the view is answered there, in the caller's thread, with no
+ * round trip to the server; any other question (not in the view, a view whose owner died or
+ * that fails validation, a server without a view) is asked over the socket as above. A failed
+ * fetch is retried after a few seconds; a view whose xredir exited is dropped and a new one is
+ * fetched at once.
  *
  * IPv4-mapped IPv6: when accepted_fd is AF_INET6 and both of its addresses are ::ffff:a.b.c.d
  * (an IPv4 client on a dual-stack socket), the question is asked as IPv4 and the answer is a
@@ -143,6 +207,22 @@ XREDIR_ODST_API int xredir_odst_decode_response(const uint8_t in[XREDIR_ODST_RES
 XREDIR_ODST_API int xredir_original_dst(int accepted_fd,
                                         struct sockaddr_storage* out,
                                         socklen_t* len);
+
+/* xredir_original_dst_of answers the same question for a connection the caller describes
+ * instead of a socket: protocol (IPPROTO_TCP, IPPROTO_UDP, ...), local = the accepted socket's
+ * own address (the proxy side), peer = its peer (the client side), each a struct sockaddr_in or
+ * sockaddr_in6 of the given length (IPv4-mapped IPv6 pairs are asked as IPv4). A proxy that
+ * already knows both addresses (accept4 returns the peer; a listener bound to one address knows
+ * the local one) saves the three system calls xredir_original_dst makes, and a view hit then
+ * makes none at all. Results and errno as xredir_original_dst; EINVAL also for a length too short
+ * for its family or for two different families. */
+XREDIR_ODST_API int xredir_original_dst_of(int protocol,
+                                           const struct sockaddr* local,
+                                           socklen_t local_len,
+                                           const struct sockaddr* peer,
+                                           socklen_t peer_len,
+                                           struct sockaddr_storage* out,
+                                           socklen_t* len);
 
 #ifdef __cplusplus
 }

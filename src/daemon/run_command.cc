@@ -1,9 +1,10 @@
 // run_command.cc: `xredir run --config FILE`, the daemon. Only wiring: it loads the
 // configuration and rules, builds conntrack, the AF_XDP datapath (which creates the injection
-// pair and attaches XDP), the flow processor, the original-destination API and the metrics
-// endpoint, then waits for signals: SIGHUP reloads the rules atomically (a bad file is refused
-// with its error and the old rules stay), SIGTERM/SIGINT tear everything down in reverse order
-// and exit 0. Expired conntrack entries are reaped from the same loop, a slice at a time.
+// pair and attaches XDP), the flow processor, the original-destination API (socket server and
+// shared view) and the metrics endpoint, then waits for signals: SIGHUP reloads the rules
+// atomically (a bad file is refused with its error and the old rules stay), SIGTERM/SIGINT tear
+// everything down in reverse order and exit 0. Expired conntrack entries are reaped from the same
+// loop, a slice at a time.
 #include <fcntl.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
@@ -19,6 +20,8 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <random>
 #include <filesystem>
 #include <sstream>
@@ -26,10 +29,12 @@
 
 #include "daemon/commands.h"
 #include "daemon/conntrack_odst_source.h"
+#include "daemon/conntrack_view_publisher.h"
 #include "daemon/metrics_server.h"
 #include "daemon/rule_generation.h"
 #include "daemon/run_config.h"
 #include "odst/odst_server.h"
+#include "odst/shared_view.h"
 #include "xdp/datapath.h"
 #include "daemon/host_addr_types.h"
 #include "xdp/conntrack_processor.h"
@@ -119,6 +124,7 @@ std::string renderMetrics(const xdp::ConntrackProcessor& processor,
                           const ConntrackTable& table,
                           const xdp::Datapath& datapath,
                           const odst::OdstServer& api,
+                          const odst::SharedView* view,
                           std::uint64_t reloads,
                           std::uint64_t reload_failures) {
   std::ostringstream out;
@@ -183,6 +189,19 @@ std::string renderMetrics(const xdp::ConntrackProcessor& processor,
          api_counters.queries);
   metric("xredir_odst_refused_total", "counter", "API peers refused by credentials",
          api_counters.refused_permission);
+  metric("xredir_odst_views_sent_total", "counter",
+         "shared original-destination views handed to clients", api_counters.views_sent);
+  if (view != nullptr) {
+    const odst::SharedViewCounters v = view->counters();
+    metric("xredir_odst_view_slots", "gauge", "slots of the shared original-destination view",
+           v.slots);
+    metric("xredir_odst_view_entries", "gauge",
+           "translated connections the shared view answers for", v.entries);
+    metric("xredir_odst_view_publish_full_total", "counter",
+           "translated connections left out of the shared view (both buckets full; the socket "
+           "answers them)",
+           v.publish_full);
+  }
   return out.str();
 }
 
@@ -232,10 +251,28 @@ int runDaemon(const RunOptions& options) {
   for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // The shared original-destination view mirrors conntrack's translated connections, so it is
+  // made before the table (which tells it of every insert and removal) and outlives it.
+  std::unique_ptr<odst::SharedView> view;
+  std::optional<ConntrackViewPublisher> view_publisher;
+  const std::uint32_t view_slots = config.api_view_slots.value_or(config.max_entries);
+  if (view_slots > 0) {
+    odst::Status view_status;
+    const std::uint64_t view_seed =
+        std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
+    view = odst::SharedView::create(view_slots, view_seed, view_status);
+    if (!view) {
+      spdlog::error("original-destination API: {}", view_status.message());
+      return 1;
+    }
+    view_publisher.emplace(*view);
+  }
+
   ConntrackConfig ct_config;
   ct_config.max_entries = config.max_entries;
   ct_config.shard_count = config.shards;
   ct_config.hash_seed = std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
+  ct_config.translation_observer = view_publisher ? &*view_publisher : nullptr;
   ConntrackTable table(ct_config);
   SteadyClock clock;
 
@@ -306,6 +343,7 @@ int runDaemon(const RunOptions& options) {
   api_options.socket_path = config.api_socket;
   api_options.access = odst::AccessPolicy({config.api_uids.begin(), config.api_uids.end()},
                                           {config.api_gids.begin(), config.api_gids.end()});
+  if (view) api_options.view = odst::ViewDescriptor{view->readOnlyFd(), view->offer()};
   odst::OdstServer api(api_options, odst_source);
   if (auto s = api.start(); !s.ok()) {
     spdlog::error("original-destination API: {}", s.message());
@@ -319,7 +357,10 @@ int runDaemon(const RunOptions& options) {
     std::string error;
     metrics = MetricsServer::start(
         config.metrics_listen,
-        [&] { return renderMetrics(processor, table, *datapath, api, reloads, reload_failures); },
+        [&] {
+          return renderMetrics(processor, table, *datapath, api, view.get(), reloads,
+                               reload_failures);
+        },
         error);
     if (!metrics) {
       spdlog::error("{}", error);
@@ -331,9 +372,12 @@ int runDaemon(const RunOptions& options) {
     spdlog::error("{}", s.message());
     return 1;
   }
-  spdlog::info("xredir running: {} worker(s), proxy at {} / {}, API {}, metrics {}",
-               datapath->workers().size(), config.proxy_v4, config.proxy_v6, config.api_socket,
-               config.metrics_listen.empty() ? "off" : config.metrics_listen);
+  spdlog::info(
+      "xredir running: {} worker(s), proxy at {} / {}, API {} (shared view: {}), "
+      "metrics {}",
+      datapath->workers().size(), config.proxy_v4, config.proxy_v6, config.api_socket,
+      view ? std::to_string(view->counters().slots) + " slots" : std::string("off"),
+      config.metrics_listen.empty() ? "off" : config.metrics_listen);
 
   unsigned ticks_since_sweep = 0;
   for (;;) {
@@ -371,6 +415,8 @@ int runDaemon(const RunOptions& options) {
   metrics.reset();
   datapath->stopWorkers();
   api.stop();
+  // Clients stop answering from the view now, while conntrack still holds what it says.
+  if (view) view->retire();
   datapath.reset();
   spdlog::info("stopped; everything xredir created is removed");
   return 0;

@@ -154,6 +154,11 @@ std::variant<RunConfig, std::string> parseRunConfig(const std::string& text,
   r.readString("api", "socket", c.api_socket);
   r.readList("api", "allowed_uids", c.api_uids);
   r.readList("api", "allowed_gids", c.api_gids);
+  // Out of the accepted range, so that it can only mean "not in the file".
+  constexpr std::uint32_t kUnset = 0xffffffffu;
+  std::uint32_t view_slots = kUnset;
+  r.readUint("api", "view_slots", view_slots, 0, 1u << 30);
+  if (view_slots != kUnset) c.api_view_slots = view_slots;
   r.readBool("output", "enabled", c.output_enabled);
   r.readList("output", "protocols", c.output_protocols);
   r.readList("output", "exclude_uids", c.output_exclude_uids);

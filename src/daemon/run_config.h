@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -39,6 +40,9 @@ struct RunConfig {
   std::string api_socket = "/run/xredir/odst.sock";
   std::vector<std::uint32_t> api_uids;  // besides root
   std::vector<std::uint32_t> api_gids;
+  // Slots of the shared original-destination view (64 bytes each at most, taken as used);
+  // unset: one per conntrack entry (max_entries); 0: no view, every query goes over the socket.
+  std::optional<std::uint32_t> api_view_slots;
   // [output] the OUTPUT hook: the node's own connections (see config/xredir.toml)
   bool output_enabled = false;
   std::vector<std::string> output_protocols = {"tcp"};

@@ -1,5 +1,6 @@
 /* client.c is the C client library of the original-destination API (libxredir-odst): it turns an
- * accepted socket into a request, and keeps a small pool of persistent connections to the server
+ * accepted socket into a request, answers it from the shared view when the view holds it
+ * (client_view.c), and otherwise asks over a small pool of persistent connections to the server
  * so that concurrent threads rarely wait for each other.
  *
  * Connections: kPoolSize slots, each a mutex and a connected fd (or -1). A thread starts at its
@@ -80,10 +81,7 @@ static void dropConnection(struct Slot* s) {
   s->fd = -1;
 }
 
-/* connectServer opens a connection to the server. Returns the fd or -errno; a missing socket
- * file and a socket nobody listens on are both ECONNREFUSED, so that ENOENT keeps meaning
- * "not tracked" to callers. */
-static int connectServer(void) {
+int xredir_odst_connect(void) {
   const char* path = getenv(XREDIR_ODST_SOCKET_ENV);
   if (path == NULL || path[0] == '\0') path = XREDIR_ODST_DEFAULT_SOCKET;
   struct sockaddr_un addr;
@@ -126,7 +124,7 @@ static int readResponse(int fd, uint8_t buf[XREDIR_ODST_RESPONSE_SIZE], int nonb
   return 0;
 }
 
-static int sendRequest(int fd, const uint8_t* buf, size_t len) {
+int xredir_odst_send_all(int fd, const uint8_t* buf, size_t len) {
   size_t sent = 0;
   while (sent < len) {
     const ssize_t n = send(fd, buf + sent, len - sent, MSG_NOSIGNAL);
@@ -159,11 +157,11 @@ static int exchangeOnSlot(struct Slot* s,
   for (int attempt = 0; attempt < 2; ++attempt) {
     const int reused = s->fd >= 0;
     if (!reused) {
-      const int fd = connectServer();
+      const int fd = xredir_odst_connect();
       if (fd < 0) return fd;
       s->fd = fd;
     }
-    int rc = sendRequest(s->fd, req, XREDIR_ODST_REQUEST_SIZE);
+    int rc = xredir_odst_send_all(s->fd, req, XREDIR_ODST_REQUEST_SIZE);
     if (rc != 0) {
       /* A refused peer is closed right after the server's one answer, possibly before our
        * request arrived: that answer is still queued for us. */
@@ -189,6 +187,7 @@ static int exchangeOnSlot(struct Slot* s,
 }
 
 int xredir_odst_exchange(const struct xredir_odst_request* req, struct xredir_odst_response* resp) {
+  if (xredir_odst_view_answer(req, resp)) return 0;
   uint8_t buf[XREDIR_ODST_REQUEST_SIZE];
   xredir_odst_encode_request(req, buf);
   struct Slot* s = acquireSlot();
@@ -199,6 +198,47 @@ int xredir_odst_exchange(const struct xredir_odst_request* req, struct xredir_od
 
 static int isMapped(const struct in6_addr* a) {
   return IN6_IS_ADDR_V4MAPPED(a);
+}
+
+/* requestFromAddrs fills req from a connection's local (proxy) and peer (client) addresses, both
+ * AF_INET or both AF_INET6 (checked by the callers). Returns 0 or -ENOENT (see
+ * xredir_odst_request_for_socket). */
+static int requestFromAddrs(int protocol,
+                            const struct sockaddr_storage* local,
+                            const struct sockaddr_storage* peer,
+                            enum xredir_odst_view view,
+                            struct xredir_odst_request* req) {
+  memset(req, 0, sizeof(*req));
+  req->version = XREDIR_ODST_VERSION;
+  req->protocol = (uint8_t)protocol;
+  if (local->ss_family == AF_INET) {
+    if (view == XREDIR_ODST_VIEW_V6) return -EAFNOSUPPORT;
+    const struct sockaddr_in* l4 = (const struct sockaddr_in*)local;
+    const struct sockaddr_in* p4 = (const struct sockaddr_in*)peer;
+    req->family = XREDIR_ODST_FAMILY_V4;
+    memcpy(req->proxy_addr, &l4->sin_addr, 4);
+    req->proxy_port = ntohs(l4->sin_port);
+    memcpy(req->client_addr, &p4->sin_addr, 4);
+    req->client_port = ntohs(p4->sin_port);
+    return 0;
+  }
+  const struct sockaddr_in6* l6 = (const struct sockaddr_in6*)local;
+  const struct sockaddr_in6* p6 = (const struct sockaddr_in6*)peer;
+  const int mapped = isMapped(&l6->sin6_addr) && isMapped(&p6->sin6_addr);
+  const int as_v4 = view == XREDIR_ODST_VIEW_V4 || (view == XREDIR_ODST_VIEW_AUTO && mapped);
+  if (as_v4) {
+    if (!mapped) return -ENOENT;
+    req->family = XREDIR_ODST_FAMILY_V4;
+    memcpy(req->proxy_addr, l6->sin6_addr.s6_addr + 12, 4);
+    memcpy(req->client_addr, p6->sin6_addr.s6_addr + 12, 4);
+  } else {
+    req->family = XREDIR_ODST_FAMILY_V6;
+    memcpy(req->proxy_addr, l6->sin6_addr.s6_addr, 16);
+    memcpy(req->client_addr, p6->sin6_addr.s6_addr, 16);
+  }
+  req->proxy_port = ntohs(l6->sin6_port);
+  req->client_port = ntohs(p6->sin6_port);
+  return 0;
 }
 
 int xredir_odst_request_for_socket(int fd,
@@ -213,55 +253,22 @@ int xredir_odst_request_for_socket(int fd,
   int protocol = 0;
   socklen_t olen = sizeof(protocol);
   if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &olen) != 0) return -errno;
-
-  memset(req, 0, sizeof(*req));
-  req->version = XREDIR_ODST_VERSION;
-  req->protocol = (uint8_t)protocol;
-  if (local.ss_family == AF_INET) {
-    if (view == XREDIR_ODST_VIEW_V6) return -EAFNOSUPPORT;
-    const struct sockaddr_in* l4 = (const struct sockaddr_in*)&local;
-    const struct sockaddr_in* p4 = (const struct sockaddr_in*)&peer;
-    req->family = XREDIR_ODST_FAMILY_V4;
-    memcpy(req->proxy_addr, &l4->sin_addr, 4);
-    req->proxy_port = ntohs(l4->sin_port);
-    memcpy(req->client_addr, &p4->sin_addr, 4);
-    req->client_port = ntohs(p4->sin_port);
-  } else {
-    const struct sockaddr_in6* l6 = (const struct sockaddr_in6*)&local;
-    const struct sockaddr_in6* p6 = (const struct sockaddr_in6*)&peer;
-    const int mapped = isMapped(&l6->sin6_addr) && isMapped(&p6->sin6_addr);
-    const int as_v4 = view == XREDIR_ODST_VIEW_V4 || (view == XREDIR_ODST_VIEW_AUTO && mapped);
-    if (as_v4) {
-      if (!mapped) return -ENOENT;
-      req->family = XREDIR_ODST_FAMILY_V4;
-      memcpy(req->proxy_addr, l6->sin6_addr.s6_addr + 12, 4);
-      memcpy(req->client_addr, p6->sin6_addr.s6_addr + 12, 4);
-    } else {
-      req->family = XREDIR_ODST_FAMILY_V6;
-      memcpy(req->proxy_addr, l6->sin6_addr.s6_addr, 16);
-      memcpy(req->client_addr, p6->sin6_addr.s6_addr, 16);
-    }
-    req->proxy_port = ntohs(l6->sin6_port);
-    req->client_port = ntohs(p6->sin6_port);
-  }
+  const int rc = requestFromAddrs(protocol, &local, &peer, view, req);
+  if (rc != 0) return rc;
   if (local_out != NULL) *local_out = local;
   return 0;
 }
 
-int xredir_original_dst(int accepted_fd, struct sockaddr_storage* out, socklen_t* len) {
-  if (out == NULL || len == NULL) {
-    errno = EINVAL;
-    return -1;
-  }
-  struct xredir_odst_request req;
-  int rc = xredir_odst_request_for_socket(accepted_fd, XREDIR_ODST_VIEW_AUTO, &req, NULL);
-  struct xredir_odst_response resp;
-  if (rc == 0) rc = xredir_odst_exchange(&req, &resp);
+/* answer turns the outcome of a question into xredir_original_dst's result. */
+static int answer(int rc,
+                  const struct xredir_odst_response* resp,
+                  struct sockaddr_storage* out,
+                  socklen_t* len) {
   if (rc != 0) {
     errno = -rc;
     return -1;
   }
-  switch ((enum xredir_odst_status)resp.status) {
+  switch ((enum xredir_odst_status)resp->status) {
     case XREDIR_ODST_OK:
       break;
     case XREDIR_ODST_NOT_TRACKED:
@@ -282,7 +289,7 @@ int xredir_original_dst(int accepted_fd, struct sockaddr_storage* out, socklen_t
       errno = EPROTO;
       return -1;
   }
-  if (resp.family == XREDIR_ODST_FAMILY_V4) {
+  if (resp->family == XREDIR_ODST_FAMILY_V4) {
     struct sockaddr_in sin;
     if (*len < (socklen_t)sizeof(sin)) {
       errno = EINVAL;
@@ -290,8 +297,8 @@ int xredir_original_dst(int accepted_fd, struct sockaddr_storage* out, socklen_t
     }
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
-    sin.sin_port = htons(resp.port);
-    memcpy(&sin.sin_addr, resp.addr, 4);
+    sin.sin_port = htons(resp->port);
+    memcpy(&sin.sin_addr, resp->addr, 4);
     memset(out, 0, *len < sizeof(*out) ? *len : sizeof(*out));
     memcpy(out, &sin, sizeof(sin));
     *len = sizeof(sin);
@@ -303,11 +310,63 @@ int xredir_original_dst(int accepted_fd, struct sockaddr_storage* out, socklen_t
     }
     memset(&sin6, 0, sizeof(sin6));
     sin6.sin6_family = AF_INET6;
-    sin6.sin6_port = htons(resp.port);
-    memcpy(&sin6.sin6_addr, resp.addr, 16);
+    sin6.sin6_port = htons(resp->port);
+    memcpy(&sin6.sin6_addr, resp->addr, 16);
     memset(out, 0, *len < sizeof(*out) ? *len : sizeof(*out));
     memcpy(out, &sin6, sizeof(sin6));
     *len = sizeof(sin6);
   }
   return 0;
+}
+
+int xredir_original_dst(int accepted_fd, struct sockaddr_storage* out, socklen_t* len) {
+  if (out == NULL || len == NULL) {
+    errno = EINVAL;
+    return -1;
+  }
+  struct xredir_odst_request req;
+  struct xredir_odst_response resp;
+  int rc = xredir_odst_request_for_socket(accepted_fd, XREDIR_ODST_VIEW_AUTO, &req, NULL);
+  if (rc == 0) rc = xredir_odst_exchange(&req, &resp);
+  return answer(rc, &resp, out, len);
+}
+
+/* copyAddr copies a caller's sockaddr of `len` bytes into *ss. Returns 0, -EAFNOSUPPORT for a
+ * family other than AF_INET/AF_INET6, or -EINVAL for a length too short for its family. */
+static int copyAddr(const struct sockaddr* sa, socklen_t len, struct sockaddr_storage* ss) {
+  if (sa == NULL || len < (socklen_t)sizeof(sa_family_t)) return -EINVAL;
+  size_t need = 0;
+  if (sa->sa_family == AF_INET) {
+    need = sizeof(struct sockaddr_in);
+  } else if (sa->sa_family == AF_INET6) {
+    need = sizeof(struct sockaddr_in6);
+  } else {
+    return -EAFNOSUPPORT;
+  }
+  if ((size_t)len < need) return -EINVAL;
+  memset(ss, 0, sizeof(*ss));
+  memcpy(ss, sa, need);
+  return 0;
+}
+
+int xredir_original_dst_of(int protocol,
+                           const struct sockaddr* local,
+                           socklen_t local_len,
+                           const struct sockaddr* peer,
+                           socklen_t peer_len,
+                           struct sockaddr_storage* out,
+                           socklen_t* len) {
+  if (out == NULL || len == NULL || protocol < 0 || protocol > 255) {
+    errno = EINVAL;
+    return -1;
+  }
+  struct sockaddr_storage l, p;
+  struct xredir_odst_request req;
+  struct xredir_odst_response resp;
+  int rc = copyAddr(local, local_len, &l);
+  if (rc == 0) rc = copyAddr(peer, peer_len, &p);
+  if (rc == 0 && l.ss_family != p.ss_family) rc = -EINVAL;
+  if (rc == 0) rc = requestFromAddrs(protocol, &l, &p, XREDIR_ODST_VIEW_AUTO, &req);
+  if (rc == 0) rc = xredir_odst_exchange(&req, &resp);
+  return answer(rc, &resp, out, len);
 }

@@ -36,8 +36,32 @@ struct Shared {
   OriginalDstSource& source;
   ServerCounters counters;
   std::atomic<std::size_t> open{0};
+  std::optional<ViewDescriptor> view;
   explicit Shared(OriginalDstSource& s) : source(s) {}
 };
+
+// sendWithDescriptor writes one response with `fd` attached (SCM_RIGHTS on its first byte).
+// The connection wrote everything before it read this request, so the socket's send buffer is
+// empty and 32 bytes fit at once; anything else (the peer vanished) just fails. Returns whether
+// the whole response went out.
+bool sendWithDescriptor(int sock, const std::uint8_t* data, std::size_t len, int fd) {
+  union {
+    cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int))];
+  } control{};
+  iovec iov{const_cast<std::uint8_t*>(data), len};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof(control.bytes);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  return ::sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(len);
+}
 
 // Connection serves one admitted client. State machine: reading -> (answer) -> writing ->
 // reading ...; after writing an answer that ends the connection, or on EOF/error, the last
@@ -59,12 +83,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void onRead(const boost::system::error_code& ec, std::size_t n) {
     if (ec) return;  // EOF (the client went away, maybe mid-request) or a socket error
     in_len_ += n;
-    const BatchResult r = answerRequests(std::span<const std::uint8_t>(in_.data(), in_len_),
-                                         shared_.source, shared_.counters, out_);
+    answerBuffered();
+  }
+
+  // answerBuffered answers the complete requests in in_, writes the answers and goes on.
+  void answerBuffered() {
+    const BatchResult r =
+        answerRequests(std::span<const std::uint8_t>(in_.data(), in_len_), shared_.source,
+                       shared_.counters, out_, shared_.view ? &shared_.view->offer : nullptr);
     std::memmove(in_.data(), in_.data() + r.consumed, in_len_ - r.consumed);
     in_len_ -= r.consumed;
     if (r.produced == 0) {
       readMore();  // only part of a request so far
+      return;
+    }
+    if (r.attach_view) {
+      // The answer is alone in out_ (answerRequests sees to it) and ends the connection:
+      // returning without re-arming closes the socket.
+      if (sendWithDescriptor(socket_.native_handle(), out_.data(), r.produced, shared_.view->fd)) {
+        shared_.counters.countViewSent();
+      }
       return;
     }
     closing_ = r.close;
@@ -80,7 +118,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     // in_ holds kPipelineDepth requests and out_ as many answers, so every complete request was
-    // answered; what is left is at most a partial one.
+    // answered, except a version 2 frame that followed others (it is answered alone).
+    if (in_len_ >= XREDIR_ODST_REQUEST_SIZE) {
+      answerBuffered();
+      return;
+    }
     readMore();
   }
 
@@ -236,6 +278,7 @@ Status OdstServer::start() {
 
   impl_ = std::make_unique<Impl>(source_);
   impl_->options = &options_;
+  impl_->shared.view = options_.view;
   impl_->io = std::make_unique<asio::io_context>(static_cast<int>(options_.threads));
   impl_->acceptor = std::make_unique<asio::local::stream_protocol::acceptor>(*impl_->io);
   impl_->retry_timer = std::make_unique<asio::steady_timer>(*impl_->io);

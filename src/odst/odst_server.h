@@ -9,6 +9,11 @@
 // client that stops reading therefore stops being read (its socket buffer fills, not our memory),
 // a client that vanishes mid-request is closed at EOF, and neither holds up anybody else because
 // nothing blocks. Memory is bounded by max_connections times a connection's fixed size.
+//
+// Shared view: when ServerOptions::view is set, a map-view request (protocol version 2) from an
+// admitted peer is answered with the view's layout and size, and the view's read-only
+// descriptor is sent with the answer (SCM_RIGHTS) before the connection is closed. Without it
+// the answer says that no view is offered.
 #pragma once
 
 #include <sys/types.h>
@@ -20,6 +25,7 @@
 
 #include "odst/access_policy.h"
 #include "odst/original_dst_source.h"
+#include "odst/request_handler.h"
 #include "odst/server_counters.h"
 #include "odst/status.h"
 #include "xredir/odst.h"
@@ -30,6 +36,13 @@ namespace xredir::odst {
 // carries: 16 keeps a connection under 1.5 KiB of buffers, so 16384 connections stay < 25 MiB.
 inline constexpr std::size_t kPipelineDepth = 16;
 
+// ViewDescriptor is the shared view a server hands out: a descriptor that the caller owns and
+// keeps open while the server runs, and what the answer says of it.
+struct ViewDescriptor {
+  int fd = -1;
+  ViewOffer offer;
+};
+
 struct ServerOptions {
   std::string socket_path = XREDIR_ODST_DEFAULT_SOCKET;
   AccessPolicy access;
@@ -37,7 +50,8 @@ struct ServerOptions {
   // can connect() through the 0660 mode; the AccessPolicy then decides who may ask.
   std::optional<gid_t> socket_group;
   std::size_t max_connections = 16384;
-  unsigned threads = 1;  // I/O threads running the io_context
+  unsigned threads = 1;                // I/O threads running the io_context
+  std::optional<ViewDescriptor> view;  // the shared view to hand out, if any
 };
 
 class OdstServer {

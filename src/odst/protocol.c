@@ -105,3 +105,59 @@ int xredir_odst_decode_response(const uint8_t in[XREDIR_ODST_RESPONSE_SIZE],
   resp->port = getBe16(in + 24);
   return 0;
 }
+
+static void putBe64(uint8_t* p, uint64_t v) {
+  putBe32(p, (uint32_t)(v >> 32));
+  putBe32(p + 4, (uint32_t)v);
+}
+
+static uint64_t getBe64(const uint8_t* p) {
+  return ((uint64_t)getBe32(p) << 32) | getBe32(p + 4);
+}
+
+void xredir_odst_encode_view_request(uint8_t out[XREDIR_ODST_REQUEST_SIZE]) {
+  memset(out, 0, XREDIR_ODST_REQUEST_SIZE);
+  putBe32(out, XREDIR_ODST_REQUEST_MAGIC);
+  out[4] = XREDIR_ODST_VERSION_MAP_VIEW;
+  out[5] = XREDIR_ODST_KIND_MAP_VIEW;
+}
+
+enum xredir_odst_status xredir_odst_decode_view_request(
+    const uint8_t in[XREDIR_ODST_REQUEST_SIZE]) {
+  if (getBe32(in) != XREDIR_ODST_REQUEST_MAGIC) return XREDIR_ODST_MALFORMED;
+  if (in[4] != XREDIR_ODST_VERSION_MAP_VIEW) return XREDIR_ODST_UNSUPPORTED_VERSION;
+  if (in[5] != XREDIR_ODST_KIND_MAP_VIEW || !allZero(in + 6, XREDIR_ODST_REQUEST_SIZE - 6)) {
+    return XREDIR_ODST_MALFORMED;
+  }
+  return XREDIR_ODST_OK;
+}
+
+void xredir_odst_encode_view_response(const struct xredir_odst_view_response* resp,
+                                      uint8_t out[XREDIR_ODST_RESPONSE_SIZE]) {
+  memset(out, 0, XREDIR_ODST_RESPONSE_SIZE);
+  putBe32(out, XREDIR_ODST_RESPONSE_MAGIC);
+  out[4] = resp->version;
+  out[5] = resp->status;
+  if (resp->status == XREDIR_ODST_OK) {
+    putBe32(out + 8, resp->layout);
+    putBe64(out + 12, resp->bytes);
+  }
+}
+
+int xredir_odst_decode_view_response(const uint8_t in[XREDIR_ODST_RESPONSE_SIZE],
+                                     struct xredir_odst_view_response* resp) {
+  if (getBe32(in) != XREDIR_ODST_RESPONSE_MAGIC) return -1;
+  const uint8_t status = in[5];
+  if (status < XREDIR_ODST_OK || status > XREDIR_ODST_BUSY) return -1;
+  const uint32_t layout = getBe32(in + 8);
+  const uint64_t bytes = getBe64(in + 12);
+  if (status == XREDIR_ODST_OK &&
+      (in[4] != XREDIR_ODST_VERSION_MAP_VIEW || (layout == 0) != (bytes == 0))) {
+    return -1;
+  }
+  resp->version = in[4];
+  resp->status = status;
+  resp->layout = status == XREDIR_ODST_OK ? layout : 0;
+  resp->bytes = status == XREDIR_ODST_OK ? bytes : 0;
+  return 0;
+}

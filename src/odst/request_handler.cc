@@ -39,15 +39,47 @@ xredir_odst_response lookupResponse(const xredir_odst_request& req, OriginalDstS
   return resp;
 }
 
+// answerViewRequest answers one version 2 frame at `frame` into `out`.
+void answerViewRequest(const std::uint8_t* frame,
+                       const ViewOffer* view,
+                       ServerCounters& counters,
+                       std::uint8_t* out,
+                       BatchResult& r) {
+  xredir_odst_view_response resp{};
+  resp.version = XREDIR_ODST_VERSION_MAP_VIEW;
+  resp.status = xredir_odst_decode_view_request(frame);
+  if (resp.status == XREDIR_ODST_OK) {
+    counters.countViewRequest();
+    if (view != nullptr) {
+      resp.layout = view->layout;
+      resp.bytes = view->bytes;
+      r.attach_view = true;
+    }
+  } else {
+    counters.countAnswer(static_cast<xredir_odst_status>(resp.status));
+  }
+  xredir_odst_encode_view_response(&resp, out);
+  r.close = true;  // see odst.h: a version 2 frame ends the connection
+}
+
 }  // namespace
 
 BatchResult answerRequests(std::span<const std::uint8_t> in,
                            OriginalDstSource& source,
                            ServerCounters& counters,
-                           std::span<std::uint8_t> out) {
+                           std::span<std::uint8_t> out,
+                           const ViewOffer* view) {
   BatchResult r;
   while (in.size() - r.consumed >= XREDIR_ODST_REQUEST_SIZE &&
          out.size() - r.produced >= XREDIR_ODST_RESPONSE_SIZE) {
+    const std::uint8_t* frame = in.data() + r.consumed;
+    if (frame[4] == XREDIR_ODST_VERSION_MAP_VIEW) {
+      if (r.produced > 0) break;
+      r.consumed += XREDIR_ODST_REQUEST_SIZE;
+      answerViewRequest(frame, view, counters, out.data(), r);
+      r.produced += XREDIR_ODST_RESPONSE_SIZE;
+      break;
+    }
     xredir_odst_request req{};
     const xredir_odst_status decoded = xredir_odst_decode_request(in.data() + r.consumed, &req);
     r.consumed += XREDIR_ODST_REQUEST_SIZE;

@@ -1,6 +1,7 @@
 // server_counters.h owns the numbers the original-destination API server exports: queries by
-// status, refused connections by reason, connections open. They are updated from every I/O thread
-// with relaxed atomics (they are statistics, not synchronisation) and read as a snapshot.
+// status, refused connections by reason, connections open, shared views handed out. They are
+// updated from every I/O thread with relaxed atomics (they are statistics, not synchronisation) and
+// read as a snapshot.
 #pragma once
 
 #include <array>
@@ -15,12 +16,14 @@ namespace xredir::odst {
 inline constexpr std::size_t kStatusCount = XREDIR_ODST_BUSY + 1;
 
 struct CountersSnapshot {
-  std::uint64_t queries = 0;  // requests answered, whatever the status
+  std::uint64_t queries = 0;  // lookups (and malformed frames) answered, whatever the status
   std::array<std::uint64_t, kStatusCount> by_status{};
   std::uint64_t refused_permission = 0;  // connections refused by the access policy
   std::uint64_t refused_busy = 0;        // connections refused at the connection cap
   std::uint64_t accepted = 0;            // connections admitted
   std::uint64_t open = 0;                // connections open now
+  std::uint64_t view_requests = 0;       // map-view requests answered (with a view or without)
+  std::uint64_t views_sent = 0;          // view descriptors sent
 };
 
 class ServerCounters {
@@ -34,6 +37,8 @@ class ServerCounters {
   void countRefusedPermission() { refused_permission_.fetch_add(1, std::memory_order_relaxed); }
   void countRefusedBusy() { refused_busy_.fetch_add(1, std::memory_order_relaxed); }
   void countAccepted() { accepted_.fetch_add(1, std::memory_order_relaxed); }
+  void countViewRequest() { view_requests_.fetch_add(1, std::memory_order_relaxed); }
+  void countViewSent() { views_sent_.fetch_add(1, std::memory_order_relaxed); }
   // snapshot reads every counter; the values are each exact but not taken at one instant.
   CountersSnapshot snapshot(std::uint64_t open) const {
     CountersSnapshot s;
@@ -45,6 +50,8 @@ class ServerCounters {
     s.refused_busy = refused_busy_.load(std::memory_order_relaxed);
     s.accepted = accepted_.load(std::memory_order_relaxed);
     s.open = open;
+    s.view_requests = view_requests_.load(std::memory_order_relaxed);
+    s.views_sent = views_sent_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -54,6 +61,8 @@ class ServerCounters {
   std::atomic<std::uint64_t> refused_permission_{0};
   std::atomic<std::uint64_t> refused_busy_{0};
   std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> view_requests_{0};
+  std::atomic<std::uint64_t> views_sent_{0};
 };
 
 }  // namespace xredir::odst

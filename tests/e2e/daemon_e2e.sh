@@ -22,6 +22,8 @@
 #     rule hits (each REDIRECT rule's own counter at least the connections the relay got, the
 #     counters restarted by the reload, none for a jump), and the reload counters (1 success,
 #     1 failure);
+#   shared original-destination view: entries while transfers run, one view per relay, and
+#     once the relays have it, redirected connections cause no query to the API server;
 #   SIGTERM: exit 0; no XDP program on n0 (ip link, bpftool net) and the programs unloaded, no
 #     xr0/xr1, no ip rule or route of table 7877 (both families), API socket removed,
 #     nothing new in /run/xredir, sysctls as before; traffic then flows through the kernel;
@@ -308,7 +310,25 @@ positive xredir_rx_frames_total "$WORK/metrics.after" "frames received"
 positive xredir_tx_frames_total "$WORK/metrics.after" "frames sent"
 positive xredir_new_flows_total "$WORK/metrics.after" "connections tracked"
 positive xredir_conntrack_entries "$WORK/metrics.during" "conntrack entries while transfers run"
-positive xredir_odst_queries_total "$WORK/metrics.after" "original-destination queries"
+positive xredir_odst_view_entries "$WORK/metrics.during" "translated connections in the shared original-destination view while transfers run"
+positive xredir_odst_views_sent_total "$WORK/metrics.after" "shared views handed to the relays"
+[ "$(metric xredir_odst_view_publish_full_total "$WORK/metrics.after")" = 0 ] &&
+  pass "metrics: no connection left out of the shared view" ||
+  fail "metrics: xredir_odst_view_publish_full_total is '$(metric xredir_odst_view_publish_full_total "$WORK/metrics.after")'"
+# The relays (libxredir-odst) have their view mapped by now: new redirected connections are
+# answered in the relay's own thread, and not one question reaches the API server.
+q_before=$(metric xredir_odst_queries_total "$WORK/metrics.after")
+relayed_before=$(grep -c -- "-> $ORIG4:443\$" "$WORK/relay4.log")
+expect "shared view: 16 redirected connections to $ORIG4:443" \
+  load $ORIG4 443 16 $((64 * KB)) $((64 * KB)) --expect-local $ORIG4:443 --expect-peer $RELAY_PEER4
+metrics >"$WORK/metrics.view" || fail "GET /metrics failed"
+q_after=$(metric xredir_odst_queries_total "$WORK/metrics.view")
+relayed_after=$(grep -c -- "-> $ORIG4:443\$" "$WORK/relay4.log")
+if [ -n "$q_before" ] && [ "$q_before" = "$q_after" ] && [ $((relayed_after - relayed_before)) -ge 16 ]; then
+  pass "shared view: the relay got $((relayed_after - relayed_before)) original destinations with no query to the API server (queries stayed $q_before)"
+else
+  fail "shared view: API queries went from '$q_before' to '$q_after' while the relay reported $((relayed_after - relayed_before)) destinations"
+fi
 # Rule hits: new connections per deciding rule (1-based position in its chain, or policy). The
 # counters belong to a rule generation: the reload between the two scrapes restarts them.
 hit() {  # hit FAMILY CHAIN RULE FILE

@@ -3,8 +3,8 @@
 //  - xredir_odst_decode_request agrees with a byte-by-byte reference on every 48-byte chunk, and
 //    whatever it accepts re-encodes to exactly the same bytes;
 //  - answerRequests gives the same responses whether the stream arrives whole or cut into the
-//    pieces the input chooses (the server sees arbitrary read boundaries), and never answers
-//    past the first request that closes the connection.
+//    pieces the input chooses (the server sees arbitrary read boundaries), never answers past
+//    the first request that closes the connection, and answers a map-view request alone.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -67,28 +67,37 @@ void checkDecoder(const std::uint8_t* data, std::size_t size) {
 }
 
 // answerStream runs the server's loop over `stream` delivered in pieces of the given sizes,
-// with the connection's buffer sizes, and returns every response byte written.
+// with the connection's buffer sizes, and returns every response byte written. As the server
+// does, requests left in the buffer after a write (a map-view request waits for the answers
+// before it) are answered before more is read.
 std::vector<std::uint8_t> answerStream(const std::vector<std::uint8_t>& stream,
                                        const std::vector<std::size_t>& pieces) {
   DeterministicSource source;
   ServerCounters counters;
+  const ViewOffer offer{1, 4224};
   std::vector<std::uint8_t> in(16 * XREDIR_ODST_REQUEST_SIZE);
   std::vector<std::uint8_t> out(16 * XREDIR_ODST_RESPONSE_SIZE);
   std::vector<std::uint8_t> written;
   std::size_t in_len = 0, pos = 0, piece = 0;
-  while (pos < stream.size()) {
+  bool closed = false;
+  while (pos < stream.size() && !closed) {
     std::size_t want = pieces.empty() ? stream.size() : pieces[piece++ % pieces.size()];
     want = std::min({want, stream.size() - pos, in.size() - in_len});
     std::memcpy(in.data() + in_len, stream.data() + pos, want);
     in_len += want;
     pos += want;
-    const BatchResult r =
-        answerRequests(std::span<const std::uint8_t>(in.data(), in_len), source, counters, out);
-    if (r.consumed % XREDIR_ODST_REQUEST_SIZE != 0 || r.produced > out.size()) std::abort();
-    written.insert(written.end(), out.begin(), out.begin() + static_cast<long>(r.produced));
-    std::memmove(in.data(), in.data() + r.consumed, in_len - r.consumed);
-    in_len -= r.consumed;
-    if (r.close) break;
+    for (;;) {
+      const BatchResult r = answerRequests(std::span<const std::uint8_t>(in.data(), in_len), source,
+                                           counters, out, &offer);
+      if (r.consumed % XREDIR_ODST_REQUEST_SIZE != 0 || r.produced > out.size()) std::abort();
+      // A map-view answer goes out alone and ends the connection.
+      if (r.attach_view && (r.produced != XREDIR_ODST_RESPONSE_SIZE || !r.close)) std::abort();
+      written.insert(written.end(), out.begin(), out.begin() + static_cast<long>(r.produced));
+      std::memmove(in.data(), in.data() + r.consumed, in_len - r.consumed);
+      in_len -= r.consumed;
+      closed = r.close;
+      if (closed || r.produced == 0) break;
+    }
   }
   return written;
 }

@@ -1,19 +1,24 @@
 // Root-only tests of the original-destination API (suite `e2e`; exit 77 = skipped when not
-// root): the access policy against real peer credentials (children that setuid), and the shim
-// against the kernel itself: in a network namespace made by the test, iptables REDIRECTs a
+// root): the access policy against real peer credentials (children that setuid), also for the
+// shared view (only allowed peers get it, and they can only read it), and the shim against the
+// kernel itself: in a network namespace made by the test, iptables REDIRECTs a
 // loopback connection, and the shim's answer (from xredir, told the same translation) must be
 // byte for byte the kernel's getsockopt(SO_ORIGINAL_DST).
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 
+#include "odst/client_internal.h"
 #include "odst/odst_server.h"
+#include "odst/shared_view.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -89,7 +94,108 @@ TEST(OdstAccess, DisallowedUidsAreAnsweredPermissionDeniedAndCounted) {
   // Without the socket's group, the file mode 0660 keeps the process out before SO_PEERCRED.
   EXPECT_EQ(101, runAs(kAllowedUid, 4343, rawQuery));
 
-  EXPECT_EQ(2u, server.counters().refused_permission);
+  // The raw query, and the library's two connections: its request for the shared view, then
+  // its question.
+  EXPECT_EQ(3u, server.counters().refused_permission);
+}
+
+// askForView sends the map-view request on a fresh connection and returns the answer's status
+// (or 100 + a reason) with the descriptor that came with it in *fd (-1 when none).
+int askForView(const std::string& socket_path, int* fd) {
+  *fd = -1;
+  const int sock = connectUnix(socket_path);
+  if (sock < 0) return 101;
+  std::vector<std::uint8_t> req(XREDIR_ODST_REQUEST_SIZE);
+  xredir_odst_encode_view_request(req.data());
+  // A refused peer may be closed before its request is sent; its answer is queued all the same.
+  sendAll(sock, req);
+  std::uint8_t buf[XREDIR_ODST_RESPONSE_SIZE];
+  union {
+    cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int))];
+  } control{};
+  iovec iov{buf, sizeof(buf)};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof(control.bytes);
+  const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+  ::close(sock);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n > 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+    }
+  }
+  xredir_odst_view_response resp{};
+  if (n != static_cast<ssize_t>(sizeof(buf)) || xredir_odst_decode_view_response(buf, &resp) != 0) {
+    return 102;
+  }
+  return resp.status;
+}
+
+TEST(OdstAccess, OnlyAllowedPeersGetTheViewAndTheyCanOnlyReadIt) {
+  ScratchDir dir;
+  FakeSource source;  // knows nothing: an answer can only come from the view
+  Status status;
+  auto view = SharedView::create(64, 3, status);
+  ASSERT_TRUE(view) << status.message();
+  LoopbackConnection conn(AF_INET);
+  ASSERT_TRUE(view->publish(IPPROTO_TCP, conn.peer, conn.local, ep("203.0.113.7:443")));
+  ServerOptions opts;
+  opts.socket_path = dir.socketPath();
+  opts.socket_group = kSocketGroup;
+  opts.access = AccessPolicy({kAllowedUid}, {});
+  opts.view = ViewDescriptor{view->readOnlyFd(), view->offer()};
+  OdstServer server(opts, source);
+  ASSERT_TRUE(server.start().ok());
+  ::setenv(XREDIR_ODST_SOCKET_ENV, dir.socketPath().c_str(), 1);
+  const std::uint64_t bytes = view->bytes();
+
+  // A refused uid: PERMISSION_DENIED and no descriptor (exit 1 if one came).
+  EXPECT_EQ(XREDIR_ODST_PERMISSION_DENIED, runAs(kOtherUid, kSocketGroup, [&] {
+              int fd = -1;
+              const int st = askForView(dir.socketPath(), &fd);
+              return fd >= 0 ? 1 : st;
+            }));
+  // ... and its library calls are refused as before, view or not.
+  EXPECT_EQ(EACCES, runAs(kOtherUid, kSocketGroup, [&] {
+              sockaddr_storage out{};
+              socklen_t len = sizeof(out);
+              return xredir_original_dst(conn.accepted, &out, &len) == 0 ? 0 : errno;
+            }));
+
+  // An allowed uid gets a descriptor that reads the view and cannot change it in any way; the
+  // exit code names the first thing that went wrong.
+  EXPECT_EQ(0, runAs(kAllowedUid, kSocketGroup, [&] {
+              int fd = -1;
+              if (askForView(dir.socketPath(), &fd) != XREDIR_ODST_OK || fd < 0) return 10;
+              if ((::fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY) return 11;
+              if (::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) != MAP_FAILED) {
+                return 12;
+              }
+              if (::write(fd, "x", 1) >= 0 || ::ftruncate(fd, 0) == 0) return 13;
+              // Reopening the file through /proc does not help either: the seals hold.
+              const int rw = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDWR);
+              if (rw >= 0) {
+                if (::pwrite(rw, "x", 1, 100) >= 0 || ::ftruncate(rw, 0) == 0) return 14;
+                if (::mmap(nullptr, bytes, PROT_WRITE, MAP_SHARED, rw, 0) != MAP_FAILED) return 15;
+              }
+              void* ro = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+              if (ro == MAP_FAILED) return 16;
+              if (::mprotect(ro, bytes, PROT_READ | PROT_WRITE) == 0) return 17;
+              // The library maps the view itself and answers from it.
+              sockaddr_storage out{};
+              socklen_t len = sizeof(out);
+              if (xredir_original_dst(conn.accepted, &out, &len) != 0) return 18;
+              if (endpointOf(out) != ep("203.0.113.7:443")) return 19;
+              return xredir_odst_view_mapped() ? 0 : 20;
+            }));
+  EXPECT_TRUE(source.asked().empty());
+  EXPECT_EQ(0u, server.counters().queries);
+  EXPECT_TRUE(eventually([&] { return server.counters().views_sent == 2; }));
+  // The refused raw request, and the refused library call's view request and question.
+  EXPECT_EQ(3u, server.counters().refused_permission);
 }
 
 // inNamespace runs fn in a forked child inside a new network namespace (gone when it exits) and

@@ -1,7 +1,8 @@
 // Table tests for the wire encoding of include/xredir/odst.h: field offsets, byte order, and
-// every way a request or response is refused.
+// every way a request or response is refused, for lookups (version 1) and map-view (version 2).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <vector>
@@ -171,6 +172,92 @@ TEST(OdstProtocol, ResponseDecodeRefusesGarbage) {
     b[c.offset] = c.value;
     xredir_odst_response out{};
     EXPECT_EQ(-1, xredir_odst_decode_response(b.data(), &out)) << c.name;
+  }
+}
+
+TEST(OdstProtocol, MapViewRequestBytes) {
+  std::array<std::uint8_t, XREDIR_ODST_REQUEST_SIZE> b{};
+  b.fill(0xee);
+  xredir_odst_encode_view_request(b.data());
+  std::array<std::uint8_t, XREDIR_ODST_REQUEST_SIZE> want{0x58, 0x52, 0x4F, 0x51, 2, 1};
+  EXPECT_EQ(want, b);
+  EXPECT_EQ(XREDIR_ODST_OK, xredir_odst_decode_view_request(b.data()));
+  // A version 1 lookup is not a map-view request, nor is a version 2 frame of another kind or
+  // with anything in its reserved bytes.
+  struct Case {
+    const char* name;
+    std::size_t offset;
+    std::uint8_t value;
+    xredir_odst_status want;
+  };
+  const Case cases[] = {{"magic", 0, 0, XREDIR_ODST_MALFORMED},
+                        {"version 1", 4, 1, XREDIR_ODST_UNSUPPORTED_VERSION},
+                        {"version 3", 4, 3, XREDIR_ODST_UNSUPPORTED_VERSION},
+                        {"kind 0", 5, 0, XREDIR_ODST_MALFORMED},
+                        {"kind 4 (a lookup's family)", 5, 4, XREDIR_ODST_MALFORMED},
+                        {"reserved byte 6", 6, 1, XREDIR_ODST_MALFORMED},
+                        {"reserved byte 47", 47, 1, XREDIR_ODST_MALFORMED}};
+  for (const Case& c : cases) {
+    std::array<std::uint8_t, XREDIR_ODST_REQUEST_SIZE> bad = b;
+    bad[c.offset] = c.value;
+    EXPECT_EQ(c.want, xredir_odst_decode_view_request(bad.data())) << c.name;
+  }
+}
+
+TEST(OdstProtocol, MapViewResponseRoundTripsAndRefusesGarbage) {
+  xredir_odst_view_response in{};
+  in.version = XREDIR_ODST_VERSION_MAP_VIEW;
+  in.status = XREDIR_ODST_OK;
+  in.layout = 1;
+  in.bytes = 0x0102030405ULL;
+  std::array<std::uint8_t, XREDIR_ODST_RESPONSE_SIZE> b{};
+  xredir_odst_encode_view_response(&in, b.data());
+  const std::array<std::uint8_t, 20> head{0x58, 0x52, 0x4F, 0x52, 2, 1, 0, 0, 0, 0,
+                                          0,    1,    0,    0,    0, 1, 2, 3, 4, 5};
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), b.begin()));
+  EXPECT_TRUE(std::all_of(b.begin() + 20, b.end(), [](std::uint8_t x) { return x == 0; }));
+  xredir_odst_view_response out{};
+  ASSERT_EQ(0, xredir_odst_decode_view_response(b.data(), &out));
+  EXPECT_EQ(2, out.version);
+  EXPECT_EQ(XREDIR_ODST_OK, out.status);
+  EXPECT_EQ(1U, out.layout);
+  EXPECT_EQ(0x0102030405ULL, out.bytes);
+
+  // "No view": OK with layout and size 0. A refusal (version 1, at connect) and a version 1
+  // server's UNSUPPORTED_VERSION decode too, without a view.
+  in.layout = 0;
+  in.bytes = 0;
+  xredir_odst_encode_view_response(&in, b.data());
+  ASSERT_EQ(0, xredir_odst_decode_view_response(b.data(), &out));
+  EXPECT_EQ(0U, out.bytes);
+  for (std::uint8_t status :
+       {XREDIR_ODST_PERMISSION_DENIED, XREDIR_ODST_BUSY, XREDIR_ODST_UNSUPPORTED_VERSION}) {
+    xredir_odst_response refusal{};
+    refusal.version = 1;
+    refusal.status = status;
+    xredir_odst_encode_response(&refusal, b.data());
+    ASSERT_EQ(0, xredir_odst_decode_view_response(b.data(), &out)) << int(status);
+    EXPECT_EQ(status, out.status);
+    EXPECT_EQ(0U, out.bytes);
+  }
+
+  struct Case {
+    const char* name;
+    std::size_t offset;
+    std::uint8_t value;
+  };
+  const Case cases[] = {{"magic", 0, 0},
+                        {"status 0", 5, 0},
+                        {"status 8", 5, 8},
+                        {"ok from version 1", 4, 1},
+                        {"a size without a layout", 11, 0},
+                        {"a layout without a size", 19, 0}};
+  in.layout = 1;
+  in.bytes = 5;
+  for (const Case& c : cases) {
+    xredir_odst_encode_view_response(&in, b.data());
+    b[c.offset] = c.value;
+    EXPECT_EQ(-1, xredir_odst_decode_view_response(b.data(), &out)) << c.name;
   }
 }
 

@@ -152,6 +152,78 @@ TEST(AnswerRequests, MalformedAndUnsupportedVersionAnswerThenCloseWithoutReading
   }
 }
 
+std::vector<std::uint8_t> viewRequest() {
+  std::vector<std::uint8_t> b(XREDIR_ODST_REQUEST_SIZE);
+  xredir_odst_encode_view_request(b.data());
+  return b;
+}
+
+TEST(AnswerRequests, AMapViewRequestIsAnsweredAloneAndEndsTheConnection) {
+  FakeSource source;
+  source.set({6, ep("10.0.0.1:1"), ep("10.0.0.2:2")}, translated("203.0.113.7:443"));
+  const ViewOffer offer{1, 4224};
+  // A lookup, the map-view request, another lookup, all in one read.
+  std::vector<std::uint8_t> in = request("10.0.0.1:1", "10.0.0.2:2");
+  const auto view_req = viewRequest();
+  in.insert(in.end(), view_req.begin(), view_req.end());
+  const auto after = request("10.0.0.1:1", "10.0.0.2:2");
+  in.insert(in.end(), after.begin(), after.end());
+  ServerCounters counters;
+  std::vector<std::uint8_t> out(16 * XREDIR_ODST_RESPONSE_SIZE);
+
+  // First call: the lookup only; the map-view request waits so that its answer goes out alone.
+  BatchResult r = answerRequests(in, source, counters, out, &offer);
+  EXPECT_EQ(XREDIR_ODST_REQUEST_SIZE, r.consumed);
+  EXPECT_EQ(XREDIR_ODST_RESPONSE_SIZE, r.produced);
+  EXPECT_FALSE(r.close);
+  EXPECT_FALSE(r.attach_view);
+  // Second call: the map-view answer, with the descriptor to attach; nothing after it is read.
+  const std::span<const std::uint8_t> rest(in.data() + r.consumed, in.size() - r.consumed);
+  r = answerRequests(rest, source, counters, out, &offer);
+  EXPECT_EQ(XREDIR_ODST_REQUEST_SIZE, r.consumed);
+  EXPECT_EQ(XREDIR_ODST_RESPONSE_SIZE, r.produced);
+  EXPECT_TRUE(r.close);
+  EXPECT_TRUE(r.attach_view);
+  xredir_odst_view_response v{};
+  ASSERT_EQ(0, xredir_odst_decode_view_response(out.data(), &v));
+  EXPECT_EQ(XREDIR_ODST_OK, v.status);
+  EXPECT_EQ(2, v.version);
+  EXPECT_EQ(1U, v.layout);
+  EXPECT_EQ(4224U, v.bytes);
+  const CountersSnapshot snap = counters.snapshot(0);
+  EXPECT_EQ(1U, snap.queries) << "a map-view request is not a lookup";
+  EXPECT_EQ(1U, snap.view_requests);
+}
+
+TEST(AnswerRequests, WithoutAViewTheAnswerSaysSoAndABadVersion2FrameIsMalformed) {
+  FakeSource source;
+  ServerCounters counters;
+  std::vector<std::uint8_t> out(XREDIR_ODST_RESPONSE_SIZE);
+  BatchResult r = answerRequests(viewRequest(), source, counters, out, nullptr);
+  EXPECT_TRUE(r.close);
+  EXPECT_FALSE(r.attach_view);
+  xredir_odst_view_response v{};
+  ASSERT_EQ(0, xredir_odst_decode_view_response(out.data(), &v));
+  EXPECT_EQ(XREDIR_ODST_OK, v.status);
+  EXPECT_EQ(0U, v.layout);
+  EXPECT_EQ(0U, v.bytes);
+
+  // A version 2 lookup does not exist: malformed, even when a view is offered.
+  const ViewOffer offer{1, 4224};
+  std::vector<std::uint8_t> bad = request("10.0.0.1:1", "10.0.0.2:2");
+  bad[4] = XREDIR_ODST_VERSION_MAP_VIEW;
+  r = answerRequests(bad, source, counters, out, &offer);
+  EXPECT_TRUE(r.close);
+  EXPECT_FALSE(r.attach_view);
+  xredir_odst_response resp{};
+  ASSERT_EQ(0, xredir_odst_decode_response(out.data(), &resp));
+  EXPECT_EQ(XREDIR_ODST_MALFORMED, resp.status);
+  const CountersSnapshot snap = counters.snapshot(0);
+  EXPECT_EQ(1U, snap.view_requests);
+  EXPECT_EQ(1U, snap.by_status[XREDIR_ODST_MALFORMED]);
+  EXPECT_TRUE(source.asked().empty());
+}
+
 TEST(AccessPolicy, RootAllowedUidsAndGroupsPassOthersDoNot) {
   const AccessPolicy policy({1337}, {4242});
   struct Case {

@@ -1,9 +1,11 @@
 // Tests of OdstServer over a real Unix socket with a fake source: every status on the wire,
 // pipelining, malformed/truncated input, vanishing and slow clients, the connection cap,
-// 10,000 concurrent clients, and the socket file's lifecycle.
+// 10,000 concurrent clients, the socket file's lifecycle, and handing out the shared view.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -129,10 +131,12 @@ TEST_F(OdstServerTest, MalformedAndUnsupportedRequestsAreAnsweredThenClosed) {
     std::uint8_t value;
     std::uint8_t want;
   };
-  const Case cases[] = {{"bad magic", 0, 0, XREDIR_ODST_MALFORMED},
-                        {"bad family", 5, 3, XREDIR_ODST_MALFORMED},
-                        {"reserved byte", 46, 9, XREDIR_ODST_MALFORMED},
-                        {"version 2", 4, 2, XREDIR_ODST_UNSUPPORTED_VERSION}};
+  const Case cases[] = {
+      {"bad magic", 0, 0, XREDIR_ODST_MALFORMED},
+      {"bad family", 5, 3, XREDIR_ODST_MALFORMED},
+      {"reserved byte", 46, 9, XREDIR_ODST_MALFORMED},
+      {"a version 2 lookup (version 2 has map-view only)", 4, 2, XREDIR_ODST_MALFORMED},
+      {"version 3", 4, 3, XREDIR_ODST_UNSUPPORTED_VERSION}};
   for (const Case& c : cases) {
     const int fd = connectClient();
     auto req = encodeRequest(6, ep("10.0.0.1:1"), ep("10.0.0.2:2"));
@@ -149,7 +153,7 @@ TEST_F(OdstServerTest, MalformedAndUnsupportedRequestsAreAnsweredThenClosed) {
   ASSERT_TRUE(r);
   EXPECT_EQ(XREDIR_ODST_NOT_TRACKED, r->status);
   ::close(fd);
-  EXPECT_EQ(3u, server_->counters().by_status[XREDIR_ODST_MALFORMED]);
+  EXPECT_EQ(4u, server_->counters().by_status[XREDIR_ODST_MALFORMED]);
   EXPECT_EQ(1u, server_->counters().by_status[XREDIR_ODST_UNSUPPORTED_VERSION]);
 }
 
@@ -392,6 +396,93 @@ TEST_F(OdstServerTest, ServesFromSeveralIoThreads) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(4000u, server_->counters().by_status[XREDIR_ODST_OK]);
+}
+
+// receiveWithFd reads one response and the descriptor that came with it (-1 if none).
+std::optional<std::vector<std::uint8_t>> receiveWithFd(int sock, int& fd) {
+  std::vector<std::uint8_t> buf(XREDIR_ODST_RESPONSE_SIZE);
+  union {
+    cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int) * 4)];
+  } control{};
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof(control.bytes);
+  fd = -1;
+  if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(buf.size())) {
+    return std::nullopt;
+  }
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    }
+  }
+  return buf;
+}
+
+TEST_F(OdstServerTest, AMapViewRequestGetsTheDescriptorAfterTheLookupsBeforeIt) {
+  source_.set({6, ep("10.0.0.1:1"), ep("10.0.0.2:2")}, translated("203.0.113.7:443"));
+  // The server hands out whatever descriptor it is given: here a plain memfd.
+  const int memfd = ::memfd_create("view", MFD_CLOEXEC);
+  ASSERT_EQ(0, ::ftruncate(memfd, 4224));
+  ServerOptions opts;
+  opts.view = ViewDescriptor{memfd, ViewOffer{1, 4224}};
+  startServer(opts);
+  const int fd = connectClient();
+  // Two lookups and the map-view request in one write: the lookups are answered first.
+  std::vector<std::uint8_t> req = encodeRequest(6, ep("10.0.0.1:1"), ep("10.0.0.2:2"));
+  const auto second = encodeRequest(6, ep("10.0.0.9:9"), ep("10.0.0.2:2"));
+  req.insert(req.end(), second.begin(), second.end());
+  std::vector<std::uint8_t> view_req(XREDIR_ODST_REQUEST_SIZE);
+  xredir_odst_encode_view_request(view_req.data());
+  req.insert(req.end(), view_req.begin(), view_req.end());
+  ASSERT_TRUE(sendAll(fd, req));
+  auto r = readResponse(fd);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(XREDIR_ODST_OK, r->status);
+  r = readResponse(fd);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(XREDIR_ODST_NOT_TRACKED, r->status);
+  int view_fd = -1;
+  const auto answer = receiveWithFd(fd, view_fd);
+  ASSERT_TRUE(answer);
+  xredir_odst_view_response v{};
+  ASSERT_EQ(0, xredir_odst_decode_view_response(answer->data(), &v));
+  EXPECT_EQ(XREDIR_ODST_OK, v.status);
+  EXPECT_EQ(4224U, v.bytes);
+  ASSERT_GE(view_fd, 0) << "the descriptor travels with the answer";
+  struct stat st {};
+  ASSERT_EQ(0, ::fstat(view_fd, &st));
+  EXPECT_EQ(4224, st.st_size);
+  ::close(view_fd);
+  EXPECT_TRUE(readsEof(fd)) << "the connection ends after the map-view answer";
+  ::close(fd);
+  EXPECT_TRUE(eventually([&] { return server_->counters().views_sent == 1; }));
+  EXPECT_EQ(1u, server_->counters().view_requests);
+  EXPECT_EQ(2u, server_->counters().queries);
+  ::close(memfd);
+}
+
+TEST_F(OdstServerTest, WithoutAViewTheMapViewAnswerCarriesNoDescriptor) {
+  startServer();
+  const int fd = connectClient();
+  std::vector<std::uint8_t> view_req(XREDIR_ODST_REQUEST_SIZE);
+  xredir_odst_encode_view_request(view_req.data());
+  ASSERT_TRUE(sendAll(fd, view_req));
+  int view_fd = -1;
+  const auto answer = receiveWithFd(fd, view_fd);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(-1, view_fd);
+  xredir_odst_view_response v{};
+  ASSERT_EQ(0, xredir_odst_decode_view_response(answer->data(), &v));
+  EXPECT_EQ(XREDIR_ODST_OK, v.status);
+  EXPECT_EQ(0U, v.bytes);
+  EXPECT_TRUE(readsEof(fd));
+  ::close(fd);
+  EXPECT_EQ(0u, server_->counters().views_sent);
 }
 
 }  // namespace
