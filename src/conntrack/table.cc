@@ -13,38 +13,10 @@
 
 #include "xredir/conntrack.h"
 #include "xredir/conntrack_clock.h"
+#include "xredir/spin_lock.h"
 
 namespace xredir {
 namespace {
-
-// SpinLock guards one shard. Critical sections are a probe and a few stores (tens of ns), so
-// spinning beats parking; after a short spin the waiter yields, because this machine may run
-// more threads than cores and a preempted holder must get the CPU back.
-class SpinLock {
- public:
-  void lock() {
-    for (;;) {
-      if (!locked_.exchange(true, std::memory_order_acquire)) return;
-      int spins = 0;
-      while (locked_.load(std::memory_order_relaxed)) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-        if (++spins == kSpinsBeforeYield) {
-          std::this_thread::yield();
-          spins = 0;
-        }
-      }
-    }
-  }
-  void unlock() {
-    locked_.store(false, std::memory_order_release);
-  }
-
- private:
-  static constexpr int kSpinsBeforeYield = 128;
-  std::atomic<bool> locked_{false};
-};
 
 // Entry flag bits.
 enum : std::uint8_t {

@@ -12,6 +12,8 @@
 #include <string>
 #include <system_error>
 
+#include "xredir/spin_lock.h"
+
 #ifndef MFD_NOEXEC_SEAL
 #define MFD_NOEXEC_SEAL 0x0008U  // linux/memfd.h since 6.3; glibc 2.36 lacks it
 #endif
@@ -32,9 +34,6 @@ static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0);
 constexpr std::uint32_t kBucketSlots = XREDIR_ODST_VIEW_BUCKET_SLOTS;
 constexpr std::uint64_t kBucketBytes = std::uint64_t{kBucketSlots} * XREDIR_ODST_VIEW_SLOT_BYTES;
 constexpr int kSlotWords = XREDIR_ODST_VIEW_SLOT_BYTES / 8;
-// A bucket lock is held for a few slot compares and one write: spinning beats parking; a
-// preempted holder gets the CPU back by the yield.
-constexpr int kSpinsBeforeYield = 128;
 
 xredir_odst_view_key keyOf(std::uint8_t protocol, const Endpoint& client, const Endpoint& proxy) {
   xredir_odst_view_key k{};
@@ -80,21 +79,6 @@ bool sameKey(const xredir_odst_view_slot& s, const xredir_odst_view_key& k) {
   return s.family == k.family && s.protocol == k.protocol && s.client_port == k.client_port &&
          s.proxy_port == k.proxy_port && std::memcmp(s.client_addr, k.client_addr, 16) == 0 &&
          std::memcmp(s.proxy_addr, k.proxy_addr, 16) == 0;
-}
-
-void spinLock(std::atomic<bool>& lock) noexcept {
-  int spins = 0;
-  while (lock.exchange(true, std::memory_order_acquire)) {
-    while (lock.load(std::memory_order_relaxed)) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-      if (++spins == kSpinsBeforeYield) {
-        std::this_thread::yield();
-        spins = 0;
-      }
-    }
-  }
 }
 
 Status osError(const std::string& what) {
@@ -218,13 +202,13 @@ void SharedView::lockBuckets(const std::uint32_t (&b)[2]) noexcept {
   // wait for each other in a cycle.
   const std::uint32_t first = b[0] < b[1] ? b[0] : b[1];
   const std::uint32_t second = b[0] < b[1] ? b[1] : b[0];
-  spinLock(bucket_locks_[first]);
-  if (second != first) spinLock(bucket_locks_[second]);
+  spinLockAcquire(bucket_locks_[first]);
+  if (second != first) spinLockAcquire(bucket_locks_[second]);
 }
 
 void SharedView::unlockBuckets(const std::uint32_t (&b)[2]) noexcept {
-  bucket_locks_[b[0]].store(false, std::memory_order_release);
-  if (b[1] != b[0]) bucket_locks_[b[1]].store(false, std::memory_order_release);
+  spinLockRelease(bucket_locks_[b[0]]);
+  if (b[1] != b[0]) spinLockRelease(bucket_locks_[b[1]]);
 }
 
 bool SharedView::publish(std::uint8_t protocol,

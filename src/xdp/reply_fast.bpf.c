@@ -29,29 +29,11 @@
 
 #include <stddef.h>
 
+#include "fast_maps.bpf.h"
 #include "xredir_abi.h"
 
 /* Set by user space before load: the injection interface (xr0). */
 const volatile __u32 inject_ifindex = 0;
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, XREDIR_STAT_COUNT);
-  __type(key, __u32);
-  __type(value, __u64);
-} XREDIR_MAP_STATS SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, XREDIR_FAST_MAX);
-  __type(key, struct xredir_flow_key);
-  __type(value, struct xredir_fast_entry);
-} XREDIR_MAP_FAST SEC(".maps");
-
-static __always_inline void count(__u32 stat) {
-  __u64* value = bpf_map_lookup_elem(&XREDIR_MAP_STATS, &stat);
-  if (value) *value += 1;
-}
 
 #define IP_OFF ETH_HLEN
 #define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))

@@ -27,6 +27,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "fast_maps.bpf.h"
 #include "xredir_abi.h"
 
 #define VLAN_HLEN 4
@@ -66,25 +67,6 @@ struct {
   __type(key, struct xredir_flow_key);
   __type(value, __u8);
 } XREDIR_MAP_XLAT SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, XREDIR_STAT_COUNT);
-  __type(key, __u32);
-  __type(value, __u64);
-} XREDIR_MAP_STATS SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, XREDIR_FAST_MAX);
-  __type(key, struct xredir_flow_key);
-  __type(value, struct xredir_fast_entry);
-} XREDIR_MAP_FAST SEC(".maps");
-
-static __always_inline void count(__u32 stat) {
-  __u64* value = bpf_map_lookup_elem(&XREDIR_MAP_STATS, &stat);
-  if (value) *value += 1;
-}
 
 static __always_inline int prefix_matches(const __u8* addr, const struct xredir_filter_entry* e) {
   __u32 bits = e->prefix_len;

@@ -1,0 +1,43 @@
+// spin_lock.h owns the lock of xredir's short critical sections: conntrack's shards and the
+// shared original-destination view's buckets. Those sections are a probe and a few stores (tens
+// of ns), so spinning beats parking; after a short spin the waiter yields, because the machine
+// may run more threads than cores and a preempted holder must get the CPU back.
+#pragma once
+
+#include <atomic>
+#include <thread>
+
+namespace xredir {
+
+inline void spinLockAcquire(std::atomic<bool>& locked) noexcept {
+  constexpr int kSpinsBeforeYield = 128;
+  for (;;) {
+    if (!locked.exchange(true, std::memory_order_acquire)) return;
+    int spins = 0;
+    while (locked.load(std::memory_order_relaxed)) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if (++spins == kSpinsBeforeYield) {
+        std::this_thread::yield();
+        spins = 0;
+      }
+    }
+  }
+}
+
+inline void spinLockRelease(std::atomic<bool>& locked) noexcept {
+  locked.store(false, std::memory_order_release);
+}
+
+// SpinLock is the same lock as a BasicLockable object (for std::lock_guard).
+class SpinLock {
+ public:
+  void lock() noexcept { spinLockAcquire(locked_); }
+  void unlock() noexcept { spinLockRelease(locked_); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+}  // namespace xredir
