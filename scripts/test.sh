@@ -22,6 +22,8 @@ git ls-files -z -- '*.h' '*.cc' '*.c' | xargs -0 clang-format --dry-run -Werror
 stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 [[ -f build-asan/build.ninja ]] ||
   meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+# Regenerate first if a meson.build changed: the target list comes from its introspection.
+ninja -C build-asan build.ninja
 scripts/suite_targets.py build-asan unit | xargs ninja -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --no-rebuild --suite unit --print-errorlogs
@@ -31,6 +33,8 @@ stage "concurrency tests under ThreadSanitizer"
 # internally; our code orders memory through atomics' own operations.
 [[ -f build-tsan/build.ninja ]] ||
   meson setup build-tsan --buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan
+# Regenerate first if a meson.build changed: the target list comes from its introspection.
+ninja -C build-tsan build.ninja
 scripts/suite_targets.py build-tsan tsan | xargs ninja -C build-tsan
 TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite tsan --print-errorlogs
 
@@ -44,6 +48,8 @@ stage "fuzz smoke: each target ${fuzz_seconds}s"
 [[ -f build-fuzz/build.ninja ]] ||
   CC=clang CXX=clang++ meson setup build-fuzz --buildtype=debug -Dfuzz=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz_seconds="$fuzz_seconds"
+# Regenerate first if a meson.build changed: the target list comes from its introspection.
+ninja -C build-fuzz build.ninja
 scripts/suite_targets.py build-fuzz fuzz | xargs ninja -C build-fuzz
 meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs --num-processes 1
 
