@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "daemon/conntrack_view_publisher.h"
+#include "odst/request_of.h"
 #include "odst/shared_view.h"
 #include "odst/view_reader.h"
 #include "xredir/conntrack.h"
@@ -59,16 +60,7 @@ class ConntrackViewTest : public ::testing::Test {
   std::optional<Endpoint> viewAnswer(std::uint8_t protocol,
                                      const Endpoint& client,
                                      const Endpoint& proxy) const {
-    xredir_odst_request req{};
-    req.version = XREDIR_ODST_VERSION;
-    req.family = client.addr.family == Family::kV6 ? XREDIR_ODST_FAMILY_V6 : XREDIR_ODST_FAMILY_V4;
-    req.protocol = protocol;
-    std::memcpy(req.client_addr, client.addr.bytes.data(), 16);
-    std::memcpy(req.proxy_addr, proxy.addr.bytes.data(), 16);
-    req.client_port = client.port;
-    req.proxy_port = proxy.port;
-    xredir_odst_view_key key;
-    xredir_odst_view_key_of(&req, &key);
+    const xredir_odst_view_key key = odst::viewKeyOf(protocol, client, proxy);
     xredir_odst_response resp{};
     if (xredir_odst_view_lookup(&map_, &key, &resp) != XREDIR_ODST_VIEW_HIT) return std::nullopt;
     Endpoint e;

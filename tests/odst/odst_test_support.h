@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "odst/fake_source.h"
+#include "odst/request_of.h"
 #include "xredir/odst.h"
 
 namespace xredir::odst::testing {
@@ -97,14 +98,7 @@ inline bool readsEof(int fd, std::chrono::milliseconds timeout = std::chrono::se
 inline std::vector<std::uint8_t> encodeRequest(std::uint8_t protocol,
                                                const Endpoint& client,
                                                const Endpoint& proxy) {
-  xredir_odst_request r{};
-  r.version = XREDIR_ODST_VERSION;
-  r.family = client.addr.family == Family::kV6 ? XREDIR_ODST_FAMILY_V6 : XREDIR_ODST_FAMILY_V4;
-  r.protocol = protocol;
-  std::memcpy(r.client_addr, client.addr.bytes.data(), 16);
-  std::memcpy(r.proxy_addr, proxy.addr.bytes.data(), 16);
-  r.client_port = client.port;
-  r.proxy_port = proxy.port;
+  const xredir_odst_request r = requestOf(protocol, client, proxy);
   std::vector<std::uint8_t> b(XREDIR_ODST_REQUEST_SIZE);
   xredir_odst_encode_request(&r, b.data());
   return b;

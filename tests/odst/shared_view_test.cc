@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "odst/fake_source.h"
+#include "odst/request_of.h"
 #include "odst/shared_view.h"
 #include "odst/view_reader.h"
 
@@ -34,20 +35,6 @@ std::unique_ptr<SharedView> makeView(std::uint64_t slots, std::uint64_t seed = 9
   return view;
 }
 
-xredir_odst_view_key keyOf(std::uint8_t protocol, const Endpoint& client, const Endpoint& proxy) {
-  xredir_odst_request req{};
-  req.version = XREDIR_ODST_VERSION;
-  req.family = client.addr.family == Family::kV6 ? XREDIR_ODST_FAMILY_V6 : XREDIR_ODST_FAMILY_V4;
-  req.protocol = protocol;
-  std::memcpy(req.client_addr, client.addr.bytes.data(), 16);
-  std::memcpy(req.proxy_addr, proxy.addr.bytes.data(), 16);
-  req.client_port = client.port;
-  req.proxy_port = proxy.port;
-  xredir_odst_view_key key;
-  xredir_odst_view_key_of(&req, &key);
-  return key;
-}
-
 // Reader looks keys up in a mapping of a view, as the client library does.
 struct Reader {
   xredir_odst_view_map map{};
@@ -60,7 +47,7 @@ struct Reader {
                                const Endpoint& client,
                                const Endpoint& proxy,
                                xredir_odst_view_outcome* outcome = nullptr) const {
-    const xredir_odst_view_key key = keyOf(protocol, client, proxy);
+    const xredir_odst_view_key key = viewKeyOf(protocol, client, proxy);
     xredir_odst_response resp{};
     const xredir_odst_view_outcome o = xredir_odst_view_lookup(&map, &key, &resp);
     if (outcome != nullptr) *outcome = o;
