@@ -41,8 +41,8 @@ struct FlowTuple {
     t.family = src.addr.family;
     return t;
   }
-  Endpoint src() const { return Endpoint{IpAddr{family, src_addr}, src_port}; }
-  Endpoint dst() const { return Endpoint{IpAddr{family, dst_addr}, dst_port}; }
+  Endpoint src() const { return Endpoint{IpAddr{src_addr, family}, src_port}; }
+  Endpoint dst() const { return Endpoint{IpAddr{dst_addr, family}, dst_port}; }
   // inverted swaps source and destination: the tuple a reply would carry without NAT.
   FlowTuple inverted() const {
     FlowTuple t = *this;

@@ -16,9 +16,12 @@ enum class Family : std::uint8_t { kV4 = 4, kV6 = 6 };
 
 // IpAddr is an IPv4 or IPv6 address in network byte order. An IPv4 address uses bytes[0..3]
 // and leaves the rest zero, so that == and hashing need no family switch.
+// The bytes come first so that they sit at offset 0: copying an address as a 16-byte word
+// then reads back exactly what was stored (with the family first they straddled two stores,
+// and every per-packet copy paid a store-forwarding stall).
 struct IpAddr {
-  Family family = Family::kV4;
   std::array<std::uint8_t, 16> bytes{};
+  Family family = Family::kV4;
 
   // fromV4 builds an IPv4 address from a host-order 32-bit value (10.0.0.1 == 0x0a000001).
   static IpAddr fromV4(std::uint32_t host_order);
@@ -28,7 +31,12 @@ struct IpAddr {
   // isUnspecified is true for 0.0.0.0 and ::.
   bool isUnspecified() const;
 
-  friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
+  friend bool operator==(const IpAddr&, const IpAddr&) = default;
+  // Ordered by family, then address (IPv4 before IPv6), as before the fields were swapped.
+  friend std::strong_ordering operator<=>(const IpAddr& a, const IpAddr& b) {
+    if (a.family != b.family) return a.family <=> b.family;
+    return a.bytes <=> b.bytes;
+  }
 };
 
 // parseIpAddr parses dotted-quad IPv4 or RFC 4291 IPv6 text. Returns nullopt on anything else.
