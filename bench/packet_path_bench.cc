@@ -130,12 +130,12 @@ void fastPath(benchmark::State& state, Family fam, int dir, std::uint32_t flows)
   in.context = &f.context;
   in.now_ns = 2;
   std::uint64_t translated = 0;
+  ParsedPacket parsed;  // as the worker's per-batch array: parsePacket resets it
   for (auto _ : state) {
     const std::uint32_t idx = cursor.next();
     const std::uint32_t len = f.lengths[dir][idx];
     std::memcpy(work, f.frames[dir].data() + idx * kFrameStride, kFrameStride);
     const std::span<std::uint8_t> frame(work, len);
-    ParsedPacket parsed;
     if (parsePacket(frame, parsed) != ParseStatus::kOk) {
       state.SkipWithError("parse failed");
       break;

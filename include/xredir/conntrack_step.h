@@ -110,8 +110,9 @@ StepResult stepPacket(ConntrackTable& table,
                       ParsedPacket& parsed,
                       const StepInput& in);
 
-// applyTranslation rewrites `frame` so that its tuple becomes `target` (destination first, then
-// source), touching only what differs. Used by stepPacket; public for the fast-path benchmark.
+// applyTranslation rewrites `frame` so that its tuple becomes `target` in one rewriteEndpoints
+// call, touching only the sides that differ. Used by stepPacket; public for the fast-path
+// benchmark.
 [[nodiscard]] RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
                                              ParsedPacket& parsed,
                                              const FlowTuple& target);

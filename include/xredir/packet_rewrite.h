@@ -45,6 +45,14 @@ enum class RewriteStatus : std::uint8_t {
                                           ParsedPacket& parsed,
                                           const Endpoint& new_src);
 
+// rewriteEndpoints sets both sides at once, with one update of each checksum: the NAT step's
+// rewrite when a connection's destination and its source port both change. A null endpoint is
+// left as it is. On any status but kOk nothing was written.
+[[nodiscard]] RewriteStatus rewriteEndpoints(std::span<std::uint8_t> frame,
+                                             ParsedPacket& parsed,
+                                             const Endpoint* new_src,
+                                             const Endpoint* new_dst);
+
 // setDstMac and setSrcMac overwrite the Ethernet addresses. Return false, changing nothing,
 // when the frame is shorter than an Ethernet header.
 bool setDstMac(std::span<std::uint8_t> frame, const MacAddr& mac);

@@ -70,45 +70,16 @@ std::optional<StepDetail> describeNewConnection(const Verdict& verdict,
   return StepDetail::kBadTranslation;
 }
 
-}  // namespace
-
-RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
-                               ParsedPacket& parsed,
-                               const FlowTuple& target) {
-  if (!sameAddr(target.dst_addr, parsed.dst.bytes) || target.dst_port != parsed.dport) {
-    const RewriteStatus s = rewriteDestination(frame, parsed, target.dst());
-    if (s != RewriteStatus::kOk) return s;
-  }
-  if (!sameAddr(target.src_addr, parsed.src.bytes) || target.src_port != parsed.sport) {
-    return rewriteSource(frame, parsed, target.src());
-  }
-  return RewriteStatus::kOk;
-}
-
-StepResult stepPacket(ConntrackTable& table,
-                      const StepConfig& config,
-                      const CompiledRuleSet& rules,
-                      const EvalContext& eval_ctx,
-                      std::span<std::uint8_t> frame,
-                      ParsedPacket& parsed,
-                      const StepInput& in) {
-  if (parsed.protocol != kIpProtoTcp && parsed.protocol != kIpProtoUdp) {
-    return make(StepAction::kPassUntracked, StepDetail::kNotTcpUdp);
-  }
-  // Linux tracks reassembled datagrams; xredir does not reassemble, and rewriting only the
-  // first fragment's ports would split one datagram across two destinations.
-  if (parsed.fragment != FragmentKind::kNone) {
-    return make(StepAction::kPassUntracked, StepDetail::kFragment);
-  }
-  if (parsed.ipv6_source_routed) {
-    return make(StepAction::kPassUntracked, StepDetail::kSourceRouted);
-  }
-  const FlowTuple tuple = FlowTuple::fromEndpoints(
-      parsed.protocol, Endpoint{parsed.src, parsed.sport}, Endpoint{parsed.dst, parsed.dport});
-
-  TrackResult tr = table.trackPacket(tuple, parsed.tcp_flags, in.now_ns);
-  if (tr.status == TrackStatus::kHit) return finishHit(frame, parsed, tr, StepDetail::kNone);
-
+// stepUntracked is the path of a packet no entry knows: rules, then an insert. Kept out of
+// stepPacket (and out of line) so that the established-flow path does not carry its large frame.
+[[gnu::noinline]] StepResult stepUntracked(ConntrackTable& table,
+                                           const StepConfig& config,
+                                           const CompiledRuleSet& rules,
+                                           const EvalContext& eval_ctx,
+                                           std::span<std::uint8_t> frame,
+                                           ParsedPacket& parsed,
+                                           const StepInput& in,
+                                           const FlowTuple& tuple) {
   // Only a connection's first packet creates an entry (gVisor: a TCP SYN; UDP any packet).
   if (parsed.protocol == kIpProtoTcp && tcpEventFromFlags(parsed.tcp_flags) != TcpEvent::kSyn) {
     return make(StepAction::kPassUntracked, StepDetail::kNotConnectionStart);
@@ -161,12 +132,13 @@ StepResult stepPacket(ConntrackTable& table,
       first.rewrite = !(ir.target == tuple);
       return decided(finishHit(frame, parsed, first, StepDetail::kNewFlow));
     }
-    case InsertStatus::kExists:
+    case InsertStatus::kExists: {
       // Another worker created the connection between our lookup and insert: use it. Its
       // frame was the connection's first, so this one's verdict is not reported.
-      tr = table.trackPacket(tuple, parsed.tcp_flags, in.now_ns);
+      const TrackResult tr = table.trackPacket(tuple, parsed.tcp_flags, in.now_ns);
       if (tr.status == TrackStatus::kHit) return finishHit(frame, parsed, tr, StepDetail::kNone);
       return make(StepAction::kDrop, StepDetail::kLostRace);
+    }
     case InsertStatus::kRefusedFull:
       return decided(make(StepAction::kDrop, StepDetail::kTableFull));
     case InsertStatus::kNatExhausted:
@@ -175,6 +147,48 @@ StepResult stepPacket(ConntrackTable& table,
       return decided(make(StepAction::kError, StepDetail::kBadTranslation));
   }
   return decided(make(StepAction::kError, StepDetail::kBadTranslation));
+}
+
+}  // namespace
+
+RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
+                               ParsedPacket& parsed,
+                               const FlowTuple& target) {
+  const bool dst_changes =
+      !sameAddr(target.dst_addr, parsed.dst.bytes) || target.dst_port != parsed.dport;
+  const bool src_changes =
+      !sameAddr(target.src_addr, parsed.src.bytes) || target.src_port != parsed.sport;
+  if (!dst_changes && !src_changes) return RewriteStatus::kOk;
+  const Endpoint dst = target.dst();
+  const Endpoint src = target.src();
+  return rewriteEndpoints(frame, parsed, src_changes ? &src : nullptr,
+                          dst_changes ? &dst : nullptr);
+}
+
+StepResult stepPacket(ConntrackTable& table,
+                      const StepConfig& config,
+                      const CompiledRuleSet& rules,
+                      const EvalContext& eval_ctx,
+                      std::span<std::uint8_t> frame,
+                      ParsedPacket& parsed,
+                      const StepInput& in) {
+  if (parsed.protocol != kIpProtoTcp && parsed.protocol != kIpProtoUdp) {
+    return make(StepAction::kPassUntracked, StepDetail::kNotTcpUdp);
+  }
+  // Linux tracks reassembled datagrams; xredir does not reassemble, and rewriting only the
+  // first fragment's ports would split one datagram across two destinations.
+  if (parsed.fragment != FragmentKind::kNone) {
+    return make(StepAction::kPassUntracked, StepDetail::kFragment);
+  }
+  if (parsed.ipv6_source_routed) {
+    return make(StepAction::kPassUntracked, StepDetail::kSourceRouted);
+  }
+  const FlowTuple tuple = FlowTuple::fromEndpoints(
+      parsed.protocol, Endpoint{parsed.src, parsed.sport}, Endpoint{parsed.dst, parsed.dport});
+
+  const TrackResult tr = table.trackPacket(tuple, parsed.tcp_flags, in.now_ns);
+  if (tr.status == TrackStatus::kHit) return finishHit(frame, parsed, tr, StepDetail::kNone);
+  return stepUntracked(table, config, rules, eval_ctx, frame, parsed, in, tuple);
 }
 
 }  // namespace xredir

@@ -18,8 +18,6 @@ constexpr std::size_t kIpv6DstOffset = 24;
 constexpr std::size_t kTcpChecksumOffset = 16;
 constexpr std::size_t kUdpChecksumOffset = 6;
 
-enum class Side : std::uint8_t { kSource = 1, kDestination };
-
 // ChecksumDelta accumulates RFC 1624 eqn. 3 over several changed words and applies it once:
 // HC' = ~(~HC + sum(~m) + sum(m')).
 class ChecksumDelta {
@@ -33,19 +31,42 @@ class ChecksumDelta {
     sum_ += static_cast<std::uint16_t>(~old_word);
     sum_ += new_word;
   }
+  ChecksumDelta plus(const ChecksumDelta& other) const {
+    ChecksumDelta sum = *this;
+    sum.sum_ += other.sum_;
+    return sum;
+  }
   std::uint16_t apply(std::uint16_t checksum) const {
     return static_cast<std::uint16_t>(~checksumFold(sum_ + static_cast<std::uint16_t>(~checksum)));
   }
 
  private:
-  std::uint32_t sum_ = 0;  // at most 9 words of 0xffff pairs: no overflow
+  std::uint32_t sum_ = 0;  // at most 18 words of 0xffff pairs: no overflow
 };
 
-RewriteStatus rewriteEndpoint(std::span<std::uint8_t> frame,
-                              ParsedPacket& parsed,
-                              const Endpoint& ep,
-                              Side side) {
-  if (ep.addr.family != parsed.family) return RewriteStatus::kFamilyMismatch;
+bool setMac(std::span<std::uint8_t> frame, std::size_t offset, const MacAddr& mac) {
+  if (frame.size() < kEthernetHeaderSize) return false;
+  std::memcpy(frame.data() + offset, mac.data(), mac.size());
+  return true;
+}
+
+// SideRewrite is what one side (source or destination) of a rewrite touches in the frame.
+struct SideRewrite {
+  std::uint8_t* addr;
+  std::uint8_t* port;
+  const Endpoint* to;
+};
+
+}  // namespace
+
+RewriteStatus rewriteEndpoints(std::span<std::uint8_t> frame,
+                               ParsedPacket& parsed,
+                               const Endpoint* new_src,
+                               const Endpoint* new_dst) {
+  if ((new_src != nullptr && new_src->addr.family != parsed.family) ||
+      (new_dst != nullptr && new_dst->addr.family != parsed.family)) {
+    return RewriteStatus::kFamilyMismatch;
+  }
   const bool tcp = parsed.protocol == kIpProtoTcp;
   const bool udp = parsed.protocol == kIpProtoUdp;
   if (!tcp && !udp) return RewriteStatus::kUnsupportedProtocol;
@@ -59,62 +80,62 @@ RewriteStatus rewriteEndpoint(std::span<std::uint8_t> frame,
       parsed.l4_offset + l4_header_min > frame.size()) {
     return RewriteStatus::kOutOfBounds;
   }
+  if (new_src == nullptr && new_dst == nullptr) return RewriteStatus::kOk;
 
   std::uint8_t* ip = frame.data() + parsed.l3_offset;
   std::uint8_t* l4 = frame.data() + parsed.l4_offset;
-  const bool dst = side == Side::kDestination;
   const std::size_t addr_len = v4 ? 4 : 16;
-  std::uint8_t* addr =
-      ip + (v4 ? (dst ? kIpv4DstOffset : kIpv4SrcOffset) : (dst ? kIpv6DstOffset : kIpv6SrcOffset));
-  std::uint8_t* port = l4 + (dst ? 2 : 0);
-  std::uint8_t* l4_checksum = l4 + (tcp ? kTcpChecksumOffset : kUdpChecksumOffset);
-
+  const SideRewrite sides[2] = {
+      {ip + (v4 ? kIpv4SrcOffset : kIpv6SrcOffset), l4, new_src},
+      {ip + (v4 ? kIpv4DstOffset : kIpv6DstOffset), l4 + 2, new_dst},
+  };
+  // One delta for both addresses (the IPv4 header checksum), extended by both ports for the
+  // transport checksum, which covers the addresses through the pseudo-header.
   ChecksumDelta address_delta;
-  address_delta.addWords(addr, ep.addr.bytes.data(), addr_len);
+  ChecksumDelta port_delta;
+  for (const SideRewrite& side : sides) {
+    if (side.to == nullptr) continue;
+    address_delta.addWords(side.addr, side.to->addr.bytes.data(), addr_len);
+    port_delta.add(wire::load16(side.port), side.to->port);
+  }
   if (v4) {
     std::uint8_t* ip_checksum = ip + kIpv4ChecksumOffset;
     wire::store16(ip_checksum, address_delta.apply(wire::load16(ip_checksum)));
   }
-  // The transport checksum covers the address through the pseudo-header, and the port.
+  std::uint8_t* l4_checksum = l4 + (tcp ? kTcpChecksumOffset : kUdpChecksumOffset);
   const std::uint16_t old_l4 = wire::load16(l4_checksum);
   // UDP checksum 0 is "none" over IPv4 and must stay so; over IPv6 it is invalid and the
   // receiver drops it either way, so it is left alone too.
   if (!(udp && old_l4 == 0)) {
-    ChecksumDelta l4_delta = address_delta;
-    l4_delta.add(wire::load16(port), ep.port);
-    const std::uint16_t updated = l4_delta.apply(old_l4);
+    const std::uint16_t updated = address_delta.plus(port_delta).apply(old_l4);
     wire::store16(l4_checksum, udp ? udpChecksumOnWire(updated) : updated);
   }
-  std::memcpy(addr, ep.addr.bytes.data(), addr_len);
-  wire::store16(port, ep.port);
-  if (dst) {
-    parsed.dst = ep.addr;
-    parsed.dport = ep.port;
-  } else {
-    parsed.src = ep.addr;
-    parsed.sport = ep.port;
+  for (const SideRewrite& side : sides) {
+    if (side.to == nullptr) continue;
+    std::memcpy(side.addr, side.to->addr.bytes.data(), addr_len);
+    wire::store16(side.port, side.to->port);
+  }
+  if (new_src != nullptr) {
+    parsed.src = new_src->addr;
+    parsed.sport = new_src->port;
+  }
+  if (new_dst != nullptr) {
+    parsed.dst = new_dst->addr;
+    parsed.dport = new_dst->port;
   }
   return RewriteStatus::kOk;
 }
 
-bool setMac(std::span<std::uint8_t> frame, std::size_t offset, const MacAddr& mac) {
-  if (frame.size() < kEthernetHeaderSize) return false;
-  std::memcpy(frame.data() + offset, mac.data(), mac.size());
-  return true;
-}
-
-}  // namespace
-
 RewriteStatus rewriteDestination(std::span<std::uint8_t> frame,
                                  ParsedPacket& parsed,
                                  const Endpoint& new_dst) {
-  return rewriteEndpoint(frame, parsed, new_dst, Side::kDestination);
+  return rewriteEndpoints(frame, parsed, nullptr, &new_dst);
 }
 
 RewriteStatus rewriteSource(std::span<std::uint8_t> frame,
                             ParsedPacket& parsed,
                             const Endpoint& new_src) {
-  return rewriteEndpoint(frame, parsed, new_src, Side::kSource);
+  return rewriteEndpoints(frame, parsed, &new_src, nullptr);
 }
 
 bool setDstMac(std::span<std::uint8_t> frame, const MacAddr& mac) {

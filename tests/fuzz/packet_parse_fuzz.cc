@@ -83,6 +83,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   check(rewriteSource(frame, parsed, new_src) == RewriteStatus::kOk);
 
+  // Both sides in one rewrite (one checksum update) gives the same bytes as the two above.
+  std::vector<std::uint8_t> both = original;
+  ParsedPacket both_parsed;
+  check(parsePacket(both, both_parsed) == ParseStatus::kOk);
+  check(rewriteEndpoints(both, both_parsed, &new_src, &new_dst) == RewriteStatus::kOk);
+  check(both == frame);
+
   ParsedPacket reparsed;
   check(parsePacket(frame, reparsed) == ParseStatus::kOk);
   check(reparsed.dst == new_dst.addr && reparsed.dport == new_dst.port);

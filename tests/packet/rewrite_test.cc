@@ -98,6 +98,18 @@ TEST(RewriteTest, RandomFramesMatchBuilderVerifyAndRoundTrip) {
     EXPECT_EQ(parsed.sport, translated.src.port);
 
     ASSERT_EQ(frame, buildPacket(translated).bytes) << "round " << round;
+
+    // Both sides in one call (one checksum update): the same bytes and the same view.
+    std::vector<std::uint8_t> both = original.bytes;
+    ParsedPacket both_parsed;
+    ASSERT_EQ(parsePacket(both, both_parsed), ParseStatus::kOk);
+    ASSERT_EQ(rewriteEndpoints(both, both_parsed, &translated.src, &translated.dst),
+              RewriteStatus::kOk);
+    ASSERT_EQ(both, frame) << "round " << round;
+    EXPECT_EQ(both_parsed.src, parsed.src);
+    EXPECT_EQ(both_parsed.sport, parsed.sport);
+    EXPECT_EQ(both_parsed.dst, parsed.dst);
+    EXPECT_EQ(both_parsed.dport, parsed.dport);
     ParsedPacket reparsed;
     ASSERT_EQ(parsePacket(frame, reparsed), ParseStatus::kOk);
     EXPECT_EQ(verifyPacketChecksums(frame, reparsed), ChecksumStatus::kOk) << round;
@@ -106,6 +118,24 @@ TEST(RewriteTest, RandomFramesMatchBuilderVerifyAndRoundTrip) {
     ASSERT_EQ(rewriteDestination(frame, parsed, spec.dst), RewriteStatus::kOk);
     ASSERT_EQ(frame, original.bytes) << "round " << round;
   }
+}
+
+TEST(RewriteTest, BothSidesRefusedWritesNothing) {
+  // One side of the wrong family refuses the whole rewrite, the valid side included.
+  BuiltPacket b = buildPacket({.payload = {1, 2, 3}});
+  const std::vector<std::uint8_t> original = b.bytes;
+  ParsedPacket parsed;
+  ASSERT_EQ(parsePacket(b.bytes, parsed), ParseStatus::kOk);
+  const Endpoint good{v4("169.254.77.1"), 15001};
+  const Endpoint wrong_family{v6("2001:db8::1"), 15001};
+  EXPECT_EQ(rewriteEndpoints(b.bytes, parsed, &good, &wrong_family),
+            RewriteStatus::kFamilyMismatch);
+  EXPECT_EQ(rewriteEndpoints(b.bytes, parsed, &wrong_family, &good),
+            RewriteStatus::kFamilyMismatch);
+  EXPECT_EQ(b.bytes, original);
+  // Neither side: nothing to do, nothing written.
+  EXPECT_EQ(rewriteEndpoints(b.bytes, parsed, nullptr, nullptr), RewriteStatus::kOk);
+  EXPECT_EQ(b.bytes, original);
 }
 
 TEST(RewriteTest, UdpIpv4WithoutChecksumKeepsZero) {
