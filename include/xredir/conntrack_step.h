@@ -42,6 +42,9 @@ struct StepInput {
   // injection pair's next hop, so that the proxy answers a local client through the pair
   // (conntrack.h, NewConnection::translate_src). Must match the frame's family.
   std::optional<IpAddr> source_nat;
+  // The table's hashOf the frame's tuple, when the caller computed it already (a batch that
+  // prefetched the frame's entry); absent, stepPacket computes it.
+  std::optional<std::uint64_t> tuple_hash;
 };
 
 // StepAction: what the datapath does with the frame. The zero value is not an action.

@@ -351,9 +351,9 @@ ConnectionView viewOf(const Entry& e) {
 }  // namespace
 
 TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
+                                        std::uint64_t h,
                                         std::uint8_t tcp_flags,
                                         std::uint64_t now_ns) {
-  const std::uint64_t h = hasher_.tupleHash(tuple);
   Shard& shard = shards_[shardIndex(h, shard_count_)];
   TrackResult result;
   std::lock_guard<SpinLock> guard(shard.lock);
@@ -441,16 +441,14 @@ TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
   return result;
 }
 
-void ConntrackTable::prefetch(const FlowTuple& tuple) const {
-  const std::uint64_t h = hasher_.tupleHash(tuple);
+void ConntrackTable::prefetch(std::uint64_t h) const {
   // pool/slots/num_slots are fixed at construction, so reading them needs no lock.
   const Shard& shard = shards_[shardIndex(h, shard_count_)];
   __builtin_prefetch(&shard.slots[shard.home(static_cast<std::uint32_t>(h))]);
 }
 
-void ConntrackTable::prefetchEntry(const FlowTuple& tuple) const {
+void ConntrackTable::prefetchEntry(std::uint64_t h) const {
   constexpr std::uint32_t kSlotsExamined = 4;  // probe sequences are short at load <= 2/3
-  const std::uint64_t h = hasher_.tupleHash(tuple);
   const Shard& shard = shards_[shardIndex(h, shard_count_)];
   const auto tag = static_cast<std::uint32_t>(h);
   std::uint32_t pos = shard.home(tag);

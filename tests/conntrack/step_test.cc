@@ -52,6 +52,11 @@ class StepHarness {
     in.context = &context_;
     in.ingress_ifindex = kIfindex;
     in.now_ns = clock_.nowNs();
+    if (pass_hash_) {
+      // As a batch that prefetched the frame passes it (conntrack_step.h, tuple_hash).
+      in.tuple_hash = table_.hashOf(FlowTuple::fromEndpoints(
+          f.parsed.protocol, {f.parsed.src, f.parsed.sport}, {f.parsed.dst, f.parsed.dport}));
+    }
     const StepResult r = stepPacket(table_, config_, *compiled_, eval_, f.bytes, f.parsed, in);
     // The frame must still parse to what `parsed` says, with valid checksums.
     ParsedPacket again;
@@ -66,6 +71,8 @@ class StepHarness {
     return r;
   }
 
+  // passHash makes step() hand stepPacket the tuple's hash instead of letting it compute one.
+  void passHash(bool on) { pass_hash_ = on; }
   ConntrackTable& table() { return table_; }
   StepConfig& config() { return config_; }
   ManualClock& clock() { return clock_; }
@@ -78,6 +85,7 @@ class StepHarness {
   PacketMeta context_;
   EvalContext eval_;
   ManualClock clock_;
+  bool pass_hash_ = false;
 };
 
 const MacAddr kClientMac{0x02, 0xaa, 0, 0, 0, 0x01};
@@ -103,63 +111,65 @@ TEST(ConntrackStep, RedirectRewritesBothDirections) {
       {"v6 dnat", kIpProtoTcp, "[2001:db8::1]:40000", "[2001:db8:99::7]:8080",
        "[2001:db8:d::10]:9090"},
   };
-  for (const RedirectCase& c : cases) {
-    SCOPED_TRACE(c.name);
-    const Endpoint client = *parseEndpoint(c.client);
-    const Endpoint dst = *parseEndpoint(c.dst);
-    const Endpoint proxy = *parseEndpoint(c.proxy);
-    const bool tcp = c.proto == kIpProtoTcp;
-    StepHarness h(client.addr.family, cttest::smallConfig(1024, 8));
+  for (const bool pass_hash : {false, true})
+    for (const RedirectCase& c : cases) {
+      SCOPED_TRACE(std::string(c.name) + (pass_hash ? ", hash passed in" : ""));
+      const Endpoint client = *parseEndpoint(c.client);
+      const Endpoint dst = *parseEndpoint(c.dst);
+      const Endpoint proxy = *parseEndpoint(c.proxy);
+      const bool tcp = c.proto == kIpProtoTcp;
+      StepHarness h(client.addr.family, cttest::smallConfig(1024, 8));
+      h.passHash(pass_hash);
 
-    // 1. First packet: rewritten toward the proxy.
-    Frame syn = makeFrame(
-        {.dst_mac = kNodeMac,
-         .src_mac = kClientMac,
-         .src = client,
-         .dst = dst,
-         .protocol = c.proto,
-         .tcp_flags = kTcpSyn,
-         .payload = tcp ? std::vector<std::uint8_t>{} : std::vector<std::uint8_t>{1, 2, 3}});
-    StepResult r = h.step(syn);
-    EXPECT_EQ(r.action, StepAction::kTranslatedForward);
-    EXPECT_EQ(r.detail, StepDetail::kNewFlow);
-    EXPECT_EQ(formatEndpoint({syn.parsed.dst, syn.parsed.dport}), c.proxy);
-    EXPECT_EQ(syn.parsed.src, client.addr);
-    const Endpoint seen_client{syn.parsed.src, syn.parsed.sport};  // port may be remapped
+      // 1. First packet: rewritten toward the proxy.
+      Frame syn = makeFrame(
+          {.dst_mac = kNodeMac,
+           .src_mac = kClientMac,
+           .src = client,
+           .dst = dst,
+           .protocol = c.proto,
+           .tcp_flags = kTcpSyn,
+           .payload = tcp ? std::vector<std::uint8_t>{} : std::vector<std::uint8_t>{1, 2, 3}});
+      StepResult r = h.step(syn);
+      EXPECT_EQ(r.action, StepAction::kTranslatedForward);
+      EXPECT_EQ(r.detail, StepDetail::kNewFlow);
+      EXPECT_EQ(formatEndpoint({syn.parsed.dst, syn.parsed.dport}), c.proxy);
+      EXPECT_EQ(syn.parsed.src, client.addr);
+      const Endpoint seen_client{syn.parsed.src, syn.parsed.sport};  // port may be remapped
 
-    // 2. The proxy's answer: rewritten back to come from the original destination.
-    Frame answer = makeFrame({.dst_mac = kVethMac,
-                              .src_mac = kVethMac,
-                              .src = proxy,
-                              .dst = seen_client,
-                              .protocol = c.proto,
-                              .tcp_flags = kTcpSyn | kTcpAck});
-    r = h.step(answer);
-    EXPECT_EQ(r.action, StepAction::kTranslatedReply);
-    EXPECT_EQ(r.dir, Direction::kReply);
-    EXPECT_EQ(formatEndpoint({answer.parsed.src, answer.parsed.sport}), c.dst);
-    EXPECT_EQ(formatEndpoint({answer.parsed.dst, answer.parsed.dport}), c.client);
-    EXPECT_EQ(r.reply_path.ifindex, kIfindex);
-    EXPECT_EQ(r.reply_path.peer_mac, kClientMac);
-    EXPECT_EQ(r.reply_path.own_mac, kNodeMac);
+      // 2. The proxy's answer: rewritten back to come from the original destination.
+      Frame answer = makeFrame({.dst_mac = kVethMac,
+                                .src_mac = kVethMac,
+                                .src = proxy,
+                                .dst = seen_client,
+                                .protocol = c.proto,
+                                .tcp_flags = kTcpSyn | kTcpAck});
+      r = h.step(answer);
+      EXPECT_EQ(r.action, StepAction::kTranslatedReply);
+      EXPECT_EQ(r.dir, Direction::kReply);
+      EXPECT_EQ(formatEndpoint({answer.parsed.src, answer.parsed.sport}), c.dst);
+      EXPECT_EQ(formatEndpoint({answer.parsed.dst, answer.parsed.dport}), c.client);
+      EXPECT_EQ(r.reply_path.ifindex, kIfindex);
+      EXPECT_EQ(r.reply_path.peer_mac, kClientMac);
+      EXPECT_EQ(r.reply_path.own_mac, kNodeMac);
 
-    // 3. The client's next packet follows the same translation.
-    Frame ack = makeFrame({.src = client, .dst = dst, .protocol = c.proto, .tcp_flags = kTcpAck});
-    r = h.step(ack);
-    EXPECT_EQ(r.action, StepAction::kTranslatedForward);
-    EXPECT_EQ(r.detail, StepDetail::kNone);
-    EXPECT_EQ(ack.parsed.dst, syn.parsed.dst);
-    EXPECT_EQ(ack.parsed.sport, syn.parsed.sport);
+      // 3. The client's next packet follows the same translation.
+      Frame ack = makeFrame({.src = client, .dst = dst, .protocol = c.proto, .tcp_flags = kTcpAck});
+      r = h.step(ack);
+      EXPECT_EQ(r.action, StepAction::kTranslatedForward);
+      EXPECT_EQ(r.detail, StepDetail::kNone);
+      EXPECT_EQ(ack.parsed.dst, syn.parsed.dst);
+      EXPECT_EQ(ack.parsed.sport, syn.parsed.sport);
 
-    // 4. The proxy asks where the connection was going.
-    const OriginalDstResult od = h.table().originalDst(c.proto, seen_client, proxy);
-    ASSERT_EQ(od.status, OriginalDstStatus::kFound);
-    EXPECT_EQ(formatEndpoint(od.dst), c.dst);
-    if (tcp) {
-      EXPECT_EQ(h.table().lookup(FlowTuple::fromEndpoints(c.proto, client, dst))->conn.tcp_state,
-                TcpState::kEstablished);
+      // 4. The proxy asks where the connection was going.
+      const OriginalDstResult od = h.table().originalDst(c.proto, seen_client, proxy);
+      ASSERT_EQ(od.status, OriginalDstStatus::kFound);
+      EXPECT_EQ(formatEndpoint(od.dst), c.dst);
+      if (tcp) {
+        EXPECT_EQ(h.table().lookup(FlowTuple::fromEndpoints(c.proto, client, dst))->conn.tcp_state,
+                  TcpState::kEstablished);
+      }
     }
-  }
 }
 
 TEST(ConntrackStep, OutcomesWithoutTranslation) {
