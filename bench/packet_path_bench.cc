@@ -171,7 +171,7 @@ void fastPathBatch(benchmark::State& state, Family fam, int dir, std::uint32_t f
   alignas(64) std::uint8_t work[kBatch][kFrameStride];
   ParsedPacket parsed[kBatch];
   FlowTuple tuples[kBatch];
-  std::uint64_t hashes[kBatch];
+  TupleHashes hashes[kBatch];
   benchsupport::ThreadCursor cursor(state, kFrames);
   StepInput in;
   in.context = &f.context;
@@ -192,11 +192,11 @@ void fastPathBatch(benchmark::State& state, Family fam, int dir, std::uint32_t f
                                            {parsed[b].dst, parsed[b].dport});
       if constexpr (!kNaive) {
         hashes[b] = f.table->hashOf(tuples[b]);
-        f.table->prefetch(hashes[b]);
+        f.table->prefetch(tuples[b], hashes[b]);
       }
     }
     if constexpr (!kNaive) {
-      for (std::uint32_t b = 0; b < kBatch; ++b) f.table->prefetchEntry(hashes[b]);
+      for (std::uint32_t b = 0; b < kBatch; ++b) f.table->prefetchEntry(tuples[b], hashes[b]);
     }
     for (std::uint32_t b = 0; b < kBatch; ++b) {
       const std::span<std::uint8_t> frame(work[b], lens[b]);
@@ -205,7 +205,7 @@ void fastPathBatch(benchmark::State& state, Family fam, int dir, std::uint32_t f
         translated +=
             tr.rewrite && applyTranslation(frame, parsed[b], tr.target) == RewriteStatus::kOk;
       } else {
-        in.tuple_hash = hashes[b];
+        in.tuple_hashes = hashes[b];
         const StepResult r =
             stepPacket(*f.table, f.config, *f.compiled, f.eval, frame, parsed[b], in);
         translated +=

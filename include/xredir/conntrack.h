@@ -5,32 +5,36 @@
 // says which direction the packet travels. It also answers the original-destination question
 // behind SO_ORIGINAL_DST.
 //
-// Layout and memory. The table is split into a power-of-two number of shards; a tuple's shard
-// is chosen by the symmetric seeded hash of conntrack_tuple.h, and every connection keeps BOTH
-// its tuples in ONE shard: untranslated connections do by symmetry; for translated ones the
-// insert chooses the reply tuple (the destination port within --to-ports, else the client's
-// port, as nf_nat chooses a unique tuple) so that it hashes to the original tuple's shard —
-// Seastar's trick of choosing source ports so return traffic lands on the same core. A lookup
-// therefore touches one shard and one lock, in either direction. Each shard owns a preallocated
-// pool of entries (88 bytes) and a linear-probing index of 8-byte slots, 3 slots per pool entry
-// (two tuples per entry, load <= 2/3), so a connection costs a fixed 112 bytes whether or not
-// the table is full; nothing is allocated after construction. Pools and indexes are two
+// Layout and memory. The table is split into a power-of-two number of shards, and a connection
+// lives, with BOTH its tuples, in the shard of its client endpoint (seeded endpoint hash of
+// conntrack_tuple.h): the original tuple's source, which is also the reply tuple's destination —
+// a translation rewrites the other side, so the client keeps its port (as with the kernel's
+// REDIRECT/DNAT; nf_nat-style remapping happens only when two connections would share a reply
+// tuple). A tuple can therefore live only in its source's shard (as an original) or in its
+// destination's (as a reply): a lookup probes those two, the likelier first (the endpoint with
+// the higher port, usually the client's ephemeral one), so it takes one lock, sometimes two, one
+// after the other. A source-translated connection (the OUTPUT hook's) has a reply destination of
+// its own; the insert picks its port so that it hashes to the connection's shard. Each shard owns a
+// preallocated pool of entries (88 bytes) and a linear-probing index of 8-byte slots, 3 slots per
+// pool entry (two tuples per entry, load <= 2/3), so a connection costs a fixed 112 bytes whether
+// or not the table is full; nothing is allocated after construction. Pools and indexes are two
 // anonymous mappings, with transparent huge pages requested when large (random probes into
 // hundreds of MB otherwise miss the TLB on nearly every lookup).
 //
 // Concurrency. One spinlock per shard guards that shard's pool, index, cursors and counters.
 // Hot-path rules: a critical section does one probe and copies out at most a tuple; nothing
-// allocates, blocks, logs or calls out while holding a shard lock; no code holds two shard locks
-// (every operation touches exactly one shard, which is the point of the layout above), so there
-// is no lock order to get wrong. Rule evaluation happens outside any lock (conntrack_step.h).
-// The one call-out is the TranslationObserver below, made under the shard lock on purpose: it
-// is how the shared original-destination view stays exact (never answering for a connection the
-// table no longer holds), because under that lock insert and removal of one connection are
-// already ordered. It is allowed because the observer's store is bounded and lock-free for its
-// readers: a few compares and one seqlocked write into shared memory, serialised by per-bucket
-// spin locks that only observer calls take and that are leaves (shard lock first, then bucket
-// locks; no bucket lock holder ever waits for a shard lock), with no allocation, blocking,
-// logging or system call.
+// allocates, blocks, logs or calls out while holding a shard lock. Only insert holds more than
+// one lock: the connection's shard and the (at most two) shards where its new tuples could
+// already exist as another connection's, so that no tuple is ever indexed twice; it takes them
+// in ascending shard order, the table's one lock order. Everything else holds one at a time. Rule
+// evaluation happens outside any lock (conntrack_step.h). The one call-out is the
+// TranslationObserver below, made under the shard lock on purpose: it is how the shared
+// original-destination view stays exact (never answering for a connection the table no longer
+// holds), because under that lock insert and removal of one connection are already ordered. It is
+// allowed because the observer's store is bounded and lock-free for its readers: a few compares and
+// one seqlocked write into shared memory, serialised by per-bucket spin locks that only observer
+// calls take and that are leaves (shard lock first, then bucket locks; no bucket lock holder ever
+// waits for a shard lock), with no allocation, blocking, logging or system call.
 #pragma once
 
 #include <atomic>
@@ -38,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "xredir/conntrack_counters.h"
 #include "xredir/conntrack_state.h"
@@ -114,6 +119,14 @@ struct LookupHit {
 // after translation (the inverse of the other direction's tuple) and `rewrite` says whether it
 // differs from the packet's tuple.
 enum class TrackStatus : std::uint8_t { kHit = 1, kMiss };
+// TupleHashes are one tuple's hashes under a table's seed (ConntrackTable::hashOf): each
+// endpoint's, which name the two shards the tuple can live in, and the tuple's own (the index).
+struct TupleHashes {
+  std::uint64_t src = 0;
+  std::uint64_t dst = 0;
+  std::uint64_t tuple = 0;
+};
+
 struct TrackResult {
   TrackStatus status = TrackStatus::kMiss;
   Direction dir = Direction::kOriginal;
@@ -203,27 +216,33 @@ class ConntrackTable {
   }
   // The same with the tuple's hashOf already computed (by a batch that prefetched it).
   TrackResult trackPacket(const FlowTuple& tuple,
-                          std::uint64_t hash,
+                          const TupleHashes& hashes,
                           std::uint8_t tcp_flags,
                           std::uint64_t now_ns);
 
-  // hashOf is the tuple's hash under this table's seed. A batch computes it once per frame and
-  // hands it to prefetch, prefetchEntry and trackPacket (a tuple hash is three multiplies in a
-  // chain, a tenth of a hot packet's cost; computed three times it was more than the misses
-  // the prefetches hid at 1K flows).
-  std::uint64_t hashOf(const FlowTuple& tuple) const { return hasher_.tupleHash(tuple); }
+  // hashOf returns the tuple's hashes under this table's seed. A batch computes them once per
+  // frame and hands them to prefetch, prefetchEntry and trackPacket (a tuple hash is three
+  // multiplies in a chain, a tenth of a hot packet's cost; computed three times it was more
+  // than the misses the prefetches hid at 1K flows).
+  TupleHashes hashOf(const FlowTuple& tuple) const {
+    TupleHashes h;
+    h.src = hasher_.endpointHash(tuple.src_addr, tuple.src_port);
+    h.dst = hasher_.endpointHash(tuple.dst_addr, tuple.dst_port);
+    h.tuple = hasher_.combine(h.src, h.dst, tuple.protocol, tuple.family);
+    return h;
+  }
 
-  // prefetch starts loading the index slot where the tuple of `hash` would be found, without
-  // locking or reading anything shared. A worker that calls it for every frame of a batch
-  // before stepping them overlaps the batch's cache misses instead of taking them one after
-  // another.
-  void prefetch(std::uint64_t hash) const;
+  // prefetch starts loading the index slot where `tuple` would be found (in the shard a lookup
+  // probes first), without locking or reading anything shared. A worker that calls it for
+  // every frame of a batch before stepping them overlaps the batch's cache misses instead of
+  // taking them one after another.
+  void prefetch(const FlowTuple& tuple, const TupleHashes& hashes) const;
 
   // prefetchEntry is the second stage: it reads the index slot (without the lock; a stale
   // slot only wastes the prefetch) and starts loading the entry it names. Called for every
   // frame of a batch after prefetch and before stepping, it hides the entry's miss as well;
   // called without prefetch first it waits for the slot's miss itself.
-  void prefetchEntry(std::uint64_t hash) const;
+  void prefetchEntry(const FlowTuple& tuple, const TupleHashes& hashes) const;
 
   // insert creates a connection from its first packet, choosing the reply tuple as nf_nat's
   // get_unique_tuple does: the destination port is the original one when it lies in
@@ -255,8 +274,9 @@ class ConntrackTable {
   std::size_t size() const;  // live entries (sum over shards, each read under its lock)
   std::uint32_t capacity() const { return per_shard_capacity_ * shard_count_; }
   std::uint32_t shardCount() const { return shard_count_; }
-  // shardOf returns the shard a tuple (and its connection) lives in.
-  std::uint32_t shardOf(const FlowTuple& tuple) const;
+  // shardOf returns the shard that holds the connections of `client` (their original tuple's
+  // source, their reply tuple's destination).
+  std::uint32_t shardOf(const Endpoint& client) const;
   ConntrackCounters shardCounters(std::uint32_t shard) const;
   ConntrackCounters totalCounters() const;
   // allocatedBytes is the memory the pools and indexes hold (allocated once, at construction).
@@ -267,6 +287,23 @@ class ConntrackTable {
 
  private:
   struct Shard;
+  class ShardLocks;
+  // Probe says what a probe of one shard found of a tuple.
+  enum class Probe : std::uint8_t { kAbsent, kHit, kGone };
+
+  // probeOrder returns the shards that can hold `tuple`, likelier first (equal when both
+  // endpoints share a shard).
+  std::pair<std::uint32_t, std::uint32_t> probeOrder(const FlowTuple& tuple,
+                                                     const TupleHashes& hashes) const;
+  // trackIn is trackPacket within one shard; kGone: found but removed (expired, reopened).
+  // The last probe of a lookup counts its miss.
+  Probe trackIn(Shard& shard,
+                const FlowTuple& tuple,
+                std::uint32_t tag,
+                std::uint8_t tcp_flags,
+                std::uint64_t now_ns,
+                bool last_probe,
+                TrackResult& result);
   struct Memory;
 
   FlowHasher hasher_;

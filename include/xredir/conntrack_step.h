@@ -44,7 +44,7 @@ struct StepInput {
   std::optional<IpAddr> source_nat;
   // The table's hashOf the frame's tuple, when the caller computed it already (a batch that
   // prefetched the frame's entry); absent, stepPacket computes it.
-  std::optional<std::uint64_t> tuple_hash;
+  std::optional<TupleHashes> tuple_hashes;
 };
 
 // StepAction: what the datapath does with the frame. The zero value is not an action.

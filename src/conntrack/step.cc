@@ -186,8 +186,8 @@ StepResult stepPacket(ConntrackTable& table,
   const FlowTuple tuple = FlowTuple::fromEndpoints(
       parsed.protocol, Endpoint{parsed.src, parsed.sport}, Endpoint{parsed.dst, parsed.dport});
 
-  const std::uint64_t hash = in.tuple_hash ? *in.tuple_hash : table.hashOf(tuple);
-  const TrackResult tr = table.trackPacket(tuple, hash, parsed.tcp_flags, in.now_ns);
+  const TupleHashes hashes = in.tuple_hashes ? *in.tuple_hashes : table.hashOf(tuple);
+  const TrackResult tr = table.trackPacket(tuple, hashes, parsed.tcp_flags, in.now_ns);
   if (tr.status == TrackStatus::kHit) return finishHit(frame, parsed, tr, StepDetail::kNone);
   return stepUntracked(table, config, rules, eval_ctx, frame, parsed, in, tuple);
 }

@@ -320,15 +320,53 @@ ConntrackTable::ConntrackTable(const ConntrackConfig& config)
 ConntrackTable::~ConntrackTable() = default;
 
 namespace {
-// shardIndex takes bits 40.. of the hash (the index uses bits 0..31).
-inline std::uint32_t shardIndex(std::uint64_t h, std::uint32_t shard_count) {
-  return static_cast<std::uint32_t>(h >> 40) & (shard_count - 1);
+// shardIndex maps an endpoint hash to its shard (bits 40..; the index uses a tuple hash).
+inline std::uint32_t shardIndex(std::uint64_t endpoint_hash, std::uint32_t shard_count) {
+  return static_cast<std::uint32_t>(endpoint_hash >> 40) & (shard_count - 1);
 }
 }  // namespace
 
-std::uint32_t ConntrackTable::shardOf(const FlowTuple& tuple) const {
-  return shardIndex(hasher_.tupleHash(tuple), shard_count_);
+std::uint32_t ConntrackTable::shardOf(const Endpoint& client) const {
+  return shardIndex(hasher_.endpointHash(client.addr.bytes, client.port), shard_count_);
 }
+
+std::pair<std::uint32_t, std::uint32_t> ConntrackTable::probeOrder(
+    const FlowTuple& tuple, const TupleHashes& hashes) const {
+  // As an original the tuple lives in its source's shard, as a reply in its destination's. The
+  // client's ephemeral port is usually the higher one, and the client's shard holds both.
+  const std::uint32_t as_original = shardIndex(hashes.src, shard_count_);
+  const std::uint32_t as_reply = shardIndex(hashes.dst, shard_count_);
+  if (tuple.src_port >= tuple.dst_port) return {as_original, as_reply};
+  return {as_reply, as_original};
+}
+
+// ShardLocks takes up to three shards' locks in ascending shard order (the table's lock order)
+// and releases them on destruction. Duplicates are taken once.
+class ConntrackTable::ShardLocks {
+ public:
+  ShardLocks(Shard* shards, std::uint32_t a, std::uint32_t b, std::uint32_t c) : shards_(shards) {
+    std::uint32_t order[3] = {a, b, c};
+    std::sort(order, order + 3);
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      if (count_ > 0 && held_[count_ - 1] == order[i]) continue;
+      held_[count_++] = order[i];
+      shards_[order[i]].lock.lock();
+    }
+  }
+  ~ShardLocks() {
+    for (std::uint32_t i = count_; i-- > 0;) shards_[held_[i]].lock.unlock();
+  }
+  ShardLocks(const ShardLocks&) = delete;
+  ShardLocks& operator=(const ShardLocks&) = delete;
+  bool holds(std::uint32_t shard) const {
+    return std::find(held_, held_ + count_, shard) != held_ + count_;
+  }
+
+ private:
+  Shard* shards_;
+  std::uint32_t held_[3] = {};
+  std::uint32_t count_ = 0;
+};
 
 namespace {
 
@@ -351,16 +389,32 @@ ConnectionView viewOf(const Entry& e) {
 }  // namespace
 
 TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
-                                        std::uint64_t h,
+                                        const TupleHashes& hashes,
                                         std::uint8_t tcp_flags,
                                         std::uint64_t now_ns) {
-  Shard& shard = shards_[shardIndex(h, shard_count_)];
+  const auto [first, second] = probeOrder(tuple, hashes);
+  const auto tag = static_cast<std::uint32_t>(hashes.tuple);
   TrackResult result;
+  if (trackIn(shards_[first], tuple, tag, tcp_flags, now_ns, second == first, result) ==
+          Probe::kAbsent &&
+      second != first) {
+    (void)trackIn(shards_[second], tuple, tag, tcp_flags, now_ns, true, result);
+  }
+  return result;
+}
+
+ConntrackTable::Probe ConntrackTable::trackIn(Shard& shard,
+                                              const FlowTuple& tuple,
+                                              std::uint32_t tag,
+                                              std::uint8_t tcp_flags,
+                                              std::uint64_t now_ns,
+                                              bool last_probe,
+                                              TrackResult& result) {
   std::lock_guard<SpinLock> guard(shard.lock);
-  const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h));
+  const std::uint32_t pos = shard.find(tuple, tag);
   if (pos == kNil) {
-    ++shard.counters.lookup_misses;
-    return result;
+    if (last_probe) ++shard.counters.lookup_misses;
+    return Probe::kAbsent;
   }
   const std::uint32_t e = shard.slots[pos].ref >> 1;
   const auto dir = static_cast<Direction>(shard.slots[pos].ref & 1);
@@ -369,7 +423,7 @@ TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
     shard.removeEntry(hasher_, e);
     ++shard.counters.reaped;
     ++shard.counters.lookup_misses;
-    return result;
+    return Probe::kGone;
   }
   const bool seen_reply = (entry.flags & kSeenReply) != 0;
   bool kill_after = false;
@@ -381,7 +435,7 @@ TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
         shard.removeEntry(hasher_, e);
         ++shard.counters.removed;
         ++shard.counters.lookup_misses;
-        return result;
+        return Probe::kGone;
       case TcpVerdict::kInvalid:
         ++shard.counters.invalid;
         result.state_invalid = true;
@@ -438,19 +492,19 @@ TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
     shard.removeEntry(hasher_, e);
     ++shard.counters.removed;
   }
-  return result;
+  return Probe::kHit;
 }
 
-void ConntrackTable::prefetch(std::uint64_t h) const {
+void ConntrackTable::prefetch(const FlowTuple& tuple, const TupleHashes& hashes) const {
   // pool/slots/num_slots are fixed at construction, so reading them needs no lock.
-  const Shard& shard = shards_[shardIndex(h, shard_count_)];
-  __builtin_prefetch(&shard.slots[shard.home(static_cast<std::uint32_t>(h))]);
+  const Shard& shard = shards_[probeOrder(tuple, hashes).first];
+  __builtin_prefetch(&shard.slots[shard.home(static_cast<std::uint32_t>(hashes.tuple))]);
 }
 
-void ConntrackTable::prefetchEntry(std::uint64_t h) const {
+void ConntrackTable::prefetchEntry(const FlowTuple& tuple, const TupleHashes& hashes) const {
   constexpr std::uint32_t kSlotsExamined = 4;  // probe sequences are short at load <= 2/3
-  const Shard& shard = shards_[shardIndex(h, shard_count_)];
-  const auto tag = static_cast<std::uint32_t>(h);
+  const Shard& shard = shards_[probeOrder(tuple, hashes).first];
+  const auto tag = static_cast<std::uint32_t>(hashes.tuple);
   std::uint32_t pos = shard.home(tag);
   for (std::uint32_t i = 0; i < kSlotsExamined; ++i, pos = shard.next(pos)) {
     // An unlocked, possibly stale read: a writer may move or clear the slot meanwhile, but a
@@ -478,11 +532,13 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   if (conn.translate_dst && conn.to_port_first > conn.to_port_last) return result;
   if (conn.translate_src && !conn.translate_dst) return result;
 
-  // Hashes that do not depend on the table's contents are computed before taking the lock.
+  // Hashes that do not depend on the table's contents are computed before taking the locks.
   const std::uint64_t client_hash = hasher_.endpointHash(orig.src_addr, orig.src_port);
-  const std::uint64_t orig_hash = hasher_.combine(
-      client_hash, hasher_.endpointHash(orig.dst_addr, orig.dst_port), orig.protocol, orig.family);
-  const std::uint32_t shard_index = shardIndex(orig_hash, shard_count_);
+  const std::uint64_t orig_dst_hash = hasher_.endpointHash(orig.dst_addr, orig.dst_port);
+  const std::uint64_t orig_hash =
+      hasher_.combine(client_hash, orig_dst_hash, orig.protocol, orig.family);
+  // The connection lives in its client's shard (see conntrack.h).
+  const std::uint32_t shard_index = shardIndex(client_hash, shard_count_);
   Shard& shard = shards_[shard_index];
   // The reply's destination: the client, or the address a source translation gives it.
   const std::array<std::uint8_t, 16>& reply_dst_addr =
@@ -497,6 +553,8 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   const std::uint32_t start_port = (orig.dst_port >= first && orig.dst_port <= last)
                                        ? orig.dst_port
                                        : first + static_cast<std::uint32_t>(orig_hash % range);
+  const std::uint64_t start_hash =
+      hasher_.endpointHash(to_addr, static_cast<std::uint16_t>(start_port));
 
   FlowTuple reply;
   reply.src_addr = to_addr;
@@ -505,24 +563,37 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   reply.protocol = orig.protocol;
   reply.family = orig.family;
 
-  std::lock_guard<SpinLock> guard(shard.lock);
-  // A live entry with this original tuple means another worker inserted it first.
-  const std::uint32_t existing = shard.find(orig, static_cast<std::uint32_t>(orig_hash));
-  if (existing != kNil) {
-    const std::uint32_t e = shard.slots[existing].ref >> 1;
-    if (!shard.pool[e].expired(now_ns)) {
+  // Besides the connection's shard: the original tuple could already be another connection's
+  // reply (in the shard of its destination), and the reply tuple another's original (in the
+  // shard of its source, the translated destination).
+  const std::uint32_t orig_as_reply_shard = shardIndex(orig_dst_hash, shard_count_);
+  const ShardLocks locks(shards_.get(), shard_index, orig_as_reply_shard,
+                         shardIndex(start_hash, shard_count_));
+  // A live entry with this original tuple means another worker inserted it first; one holding
+  // it as its reply means the packet belongs to that connection (its caller looks again).
+  for (const std::uint32_t index : {shard_index, orig_as_reply_shard}) {
+    Shard& holder = shards_[index];
+    const std::uint32_t existing = holder.find(orig, static_cast<std::uint32_t>(orig_hash));
+    if (existing == kNil) continue;
+    const std::uint32_t e = holder.slots[existing].ref >> 1;
+    if (!holder.pool[e].expired(now_ns)) {
       result.status = InsertStatus::kExists;
       return result;
     }
-    shard.removeEntry(hasher_, e);
-    ++shard.counters.reaped;
+    holder.removeEntry(hasher_, e);
+    ++holder.counters.reaped;
   }
 
-  // usable: the candidate reply tuple lives in this shard and no connection uses it (Linux's
-  // nf_nat_used_tuple; every holder of the tuple would live in this same shard).
-  auto usable = [&](std::uint64_t h) {
-    return shardIndex(h, shard_count_) == shard_index &&
-           shard.find(reply, static_cast<std::uint32_t>(h)) == kNil;
+  // usable: no connection uses the candidate reply tuple (Linux's nf_nat_used_tuple): not as its
+  // reply (every such connection lives in the shard of the tuple's destination, which must be
+  // this shard for the reply to be found) nor as its original (in the shard of the tuple's
+  // source, which is checked only when its lock is held: a candidate of a --to-ports range
+  // whose shard is not held is passed over, and the client's port is remapped instead).
+  auto usable = [&](std::uint64_t src_hash, std::uint64_t dst_hash, std::uint64_t h) {
+    const std::uint32_t as_original = shardIndex(src_hash, shard_count_);
+    return shardIndex(dst_hash, shard_count_) == shard_index && locks.holds(as_original) &&
+           shard.find(reply, static_cast<std::uint32_t>(h)) == kNil &&
+           shards_[as_original].find(reply, static_cast<std::uint32_t>(h)) == kNil;
   };
   bool found = false;
   std::uint64_t reply_hash = 0;
@@ -530,15 +601,16 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   const std::uint32_t port_tries = std::min(range, kMaxNatAttempts);
   for (std::uint32_t k = 0; k < port_tries && !found; ++k) {
     reply.src_port = static_cast<std::uint16_t>(first + (start_port - first + k) % range);
-    reply_hash = hasher_.combine(hasher_.endpointHash(to_addr, reply.src_port), reply_client_hash,
-                                 orig.protocol, orig.family);
-    found = usable(reply_hash);
+    const std::uint64_t src_hash =
+        k == 0 ? start_hash : hasher_.endpointHash(to_addr, reply.src_port);
+    reply_hash = hasher_.combine(src_hash, reply_client_hash, orig.protocol, orig.family);
+    found = usable(src_hash, reply_client_hash, reply_hash);
   }
-  // 2. The client's port, as nf_nat picks a source port for a clashing tuple.
+  // 2. The client's port, as nf_nat picks a source port for a clashing tuple (and, for a
+  // source-translated connection, so that its reply lands in this shard).
   bool remapped = false;
   if (!found) {
     reply.src_port = static_cast<std::uint16_t>(start_port);
-    const std::uint64_t to_hash = hasher_.endpointHash(to_addr, reply.src_port);
     std::uint32_t lo = 0;
     std::uint32_t hi = 0;
     sourcePortRange(orig.src_port, lo, hi);
@@ -548,11 +620,11 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
     for (std::uint32_t i = 0; i < size && attempts < kMaxNatAttempts; ++i) {
       const auto port = static_cast<std::uint16_t>(lo + (offset + i) % size);
       reply.dst_port = port;
-      reply_hash = hasher_.combine(to_hash, hasher_.endpointHash(reply_dst_addr, port),
-                                   orig.protocol, orig.family);
-      if (shardIndex(reply_hash, shard_count_) != shard_index) continue;  // cheap; not counted
+      const std::uint64_t dst_hash = hasher_.endpointHash(reply_dst_addr, port);
+      if (shardIndex(dst_hash, shard_count_) != shard_index) continue;  // cheap; not counted
       ++attempts;
-      if (shard.find(reply, static_cast<std::uint32_t>(reply_hash)) == kNil) {
+      reply_hash = hasher_.combine(start_hash, dst_hash, orig.protocol, orig.family);
+      if (usable(start_hash, dst_hash, reply_hash)) {
         found = true;
         remapped = port != orig.src_port;
         break;
@@ -638,25 +710,49 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
 }
 
 std::optional<LookupHit> ConntrackTable::lookup(const FlowTuple& tuple) const {
-  const std::uint64_t h = hasher_.tupleHash(tuple);
-  const Shard& shard = shards_[shardIndex(h, shard_count_)];
-  std::lock_guard<SpinLock> guard(shard.lock);
-  const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h));
-  if (pos == kNil) return std::nullopt;
-  const Slot s = shard.slots[pos];
-  return LookupHit{static_cast<Direction>(s.ref & 1), viewOf(shard.pool[s.ref >> 1])};
+  const TupleHashes h = hashOf(tuple);
+  const auto [first, second] = probeOrder(tuple, h);
+  for (const std::uint32_t index : {first, second}) {
+    const Shard& shard = shards_[index];
+    std::lock_guard<SpinLock> guard(shard.lock);
+    const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h.tuple));
+    if (pos == kNil) continue;
+    const Slot s = shard.slots[pos];
+    return LookupHit{static_cast<Direction>(s.ref & 1), viewOf(shard.pool[s.ref >> 1])};
+  }
+  return std::nullopt;
 }
 
 bool ConntrackTable::remove(const FlowTuple& tuple) {
-  const std::uint64_t h = hasher_.tupleHash(tuple);
-  Shard& shard = shards_[shardIndex(h, shard_count_)];
-  std::lock_guard<SpinLock> guard(shard.lock);
-  const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h));
-  if (pos == kNil) return false;
-  shard.removeEntry(hasher_, shard.slots[pos].ref >> 1);
-  ++shard.counters.removed;
-  return true;
+  const TupleHashes h = hashOf(tuple);
+  const auto [first, second] = probeOrder(tuple, h);
+  for (const std::uint32_t index : {first, second}) {
+    Shard& shard = shards_[index];
+    std::lock_guard<SpinLock> guard(shard.lock);
+    const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h.tuple));
+    if (pos == kNil) continue;
+    shard.removeEntry(hasher_, shard.slots[pos].ref >> 1);
+    ++shard.counters.removed;
+    return true;
+  }
+  return false;
 }
+
+namespace {
+// answerOf is originalDst's answer for the entry found under `slot`.
+OriginalDstResult answerOf(const Entry& entry, Slot slot) {
+  OriginalDstResult result;
+  // Found as an original tuple: the "proxy" endpoint opened this connection itself.
+  if (static_cast<Direction>(slot.ref & 1) != Direction::kReply ||
+      !(entry.flags & kDstTranslated)) {
+    result.status = OriginalDstStatus::kNotTranslated;
+    return result;
+  }
+  result.status = OriginalDstStatus::kFound;
+  result.dst = Endpoint{IpAddr{entry.orig_dst_addr, entry.family}, entry.orig_dst_port};
+  return result;
+}
+}  // namespace
 
 OriginalDstResult ConntrackTable::originalDst(std::uint8_t protocol,
                                               const Endpoint& client,
@@ -672,23 +768,19 @@ OriginalDstResult ConntrackTable::originalDst(std::uint8_t protocol,
   }
   // The proxy's socket sees the reply direction: local = reply source, peer = reply dest.
   const FlowTuple reply = FlowTuple::fromEndpoints(protocol, proxy, client);
-  const std::uint64_t h = hasher_.tupleHash(reply);
-  const Shard& shard = shards_[shardIndex(h, shard_count_)];
-  std::lock_guard<SpinLock> guard(shard.lock);
-  const std::uint32_t pos = shard.find(reply, static_cast<std::uint32_t>(h));
-  if (pos == kNil) {
-    result.status = OriginalDstStatus::kNotTracked;
-    return result;
+  const TupleHashes h = hashOf(reply);
+  // The client's shard first (where a reply tuple lives), then the proxy side's (where the
+  // same tuple could only be some connection's original).
+  const std::uint32_t as_reply = shardIndex(h.dst, shard_count_);
+  const std::uint32_t as_original = shardIndex(h.src, shard_count_);
+  for (const std::uint32_t index : {as_reply, as_original}) {
+    const Shard& shard = shards_[index];
+    std::lock_guard<SpinLock> guard(shard.lock);
+    const std::uint32_t pos = shard.find(reply, static_cast<std::uint32_t>(h.tuple));
+    if (pos == kNil) continue;
+    return answerOf(shard.pool[shard.slots[pos].ref >> 1], shard.slots[pos]);
   }
-  const Slot s = shard.slots[pos];
-  const Entry& entry = shard.pool[s.ref >> 1];
-  // Found as an original tuple: the "proxy" endpoint opened this connection itself.
-  if (static_cast<Direction>(s.ref & 1) != Direction::kReply || !(entry.flags & kDstTranslated)) {
-    result.status = OriginalDstStatus::kNotTranslated;
-    return result;
-  }
-  result.status = OriginalDstStatus::kFound;
-  result.dst = Endpoint{IpAddr{entry.orig_dst_addr, entry.family}, entry.orig_dst_port};
+  result.status = OriginalDstStatus::kNotTracked;
   return result;
 }
 

@@ -181,6 +181,11 @@ std::string renderMetrics(const xdp::ConntrackProcessor& processor,
   metric("xredir_conntrack_evictions_total", "counter", "early drops", c.evictions);
   metric("xredir_conntrack_refused_total", "counter", "new flows refused (table full)", c.refusals);
   metric("xredir_conntrack_reaped_total", "counter", "expired entries removed", c.reaped);
+  metric("xredir_conntrack_nat_port_remaps_total", "counter",
+         "connections whose client port was changed (their reply tuple was taken)",
+         c.nat_port_remaps);
+  metric("xredir_conntrack_nat_exhausted_total", "counter",
+         "new flows refused: no free reply tuple", c.nat_exhausted);
   renderRuleHits(out, processor);
   metric("xredir_rule_reloads_total", "counter", "successful rule reloads", reloads);
   metric("xredir_rule_reload_failures_total", "counter", "refused rule reloads", reload_failures);

@@ -74,7 +74,9 @@ TEST(ConntrackConcurrency, InsertLookupReapEvictKeepInvariants) {
         if (r.status == InsertStatus::kInserted) {
           inserted.fetch_add(1, std::memory_order_relaxed);
           mine.push_back({t, r.target.inverted()});
-          check(table.shardOf(t) == table.shardOf(r.target.inverted()));
+          // One shard, the client's, holds both tuples: the original's source is the
+          // reply's destination.
+          check(table.shardOf(t.src()) == table.shardOf(r.target.inverted().dst()));
         } else {
           check(r.status == InsertStatus::kExists || r.status == InsertStatus::kRefusedFull ||
                 r.status == InsertStatus::kNatExhausted);
@@ -104,7 +106,7 @@ TEST(ConntrackConcurrency, InsertLookupReapEvictKeepInvariants) {
           check(hit->dir == Direction::kReply);
           check(hit->conn.reply == rec.reply);
           check(hit->conn.original.src_addr == rec.orig.src_addr);
-          check(table.shardOf(hit->conn.original) == table.shardOf(hit->conn.reply));
+          check(table.shardOf(hit->conn.original.src()) == table.shardOf(hit->conn.reply.dst()));
           const OriginalDstResult od =
               table.originalDst(rec.orig.protocol, rec.reply.dst(), rec.reply.src());
           check(od.status != OriginalDstStatus::kFound || od.dst.port == 443);

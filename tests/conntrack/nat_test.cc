@@ -59,11 +59,10 @@ TEST(ConntrackNat, SameClientEndpointToDifferentDestinationsGetsDistinctReplyTup
     ASSERT_EQ(ob.status, OriginalDstStatus::kFound);
     EXPECT_EQ(formatEndpoint(oa.dst), formatEndpoint(a.dst()));
     EXPECT_EQ(formatEndpoint(ob.dst), formatEndpoint(b.dst()));
-    if (c.shards == 1) {
-      // With one shard there is no shard constraint: exactly one of the two needed a remap.
-      EXPECT_EQ(table.totalCounters().nat_port_remaps, 1U);
-      EXPECT_EQ(peer_a.port, a.src_port) << "the first connection keeps its port";
-    }
+    // Whatever the shard count, exactly one of the two needed a remap: the second, whose reply
+    // tuple would have been the first's.
+    EXPECT_EQ(table.totalCounters().nat_port_remaps, 1U);
+    EXPECT_EQ(peer_a.port, a.src_port) << "the first connection keeps its port";
     // Replies of each connection translate back to that connection's original destination.
     const TrackResult back_b = table.trackPacket(rb.target.inverted(), kTcpSyn | kTcpAck, 1);
     ASSERT_EQ(back_b.status, TrackStatus::kHit);
@@ -182,6 +181,54 @@ TEST(ConntrackNat, NoopEntryClashingWithTranslatedReplyIsRemapped) {
   ASSERT_TRUE(view.has_value());
   EXPECT_TRUE(view->conn.src_port_remapped);
   EXPECT_FALSE(view->conn.dst_translated);
+}
+
+TEST(ConntrackNat, RedirectedClientsKeepTheirPortsWhateverTheShardCount) {
+  // The kernel's REDIRECT leaves the client's port alone; so does the table, with one shard or
+  // many: a connection lives in its client's shard, so no port is changed to place it.
+  for (const std::uint32_t shards : {1U, 16U, 64U}) {
+    ConntrackTable table(smallConfig(4096, shards));
+    for (std::uint32_t i = 0; i < 2000; ++i) {
+      const std::string client = "10.0." + std::to_string(i / 250) + "." +
+                                 std::to_string(i % 250 + 1) + ":" + std::to_string(32768 + i);
+      const FlowTuple orig = tuple(kIpProtoTcp, client, "203.0.113.7:443");
+      const InsertResult r = table.insert(redirect(orig, "169.254.77.1", 15001, 15001), 0);
+      ASSERT_EQ(r.status, InsertStatus::kInserted) << shards << " " << client;
+      ASSERT_EQ(r.target.src(), orig.src()) << shards << " " << client;
+      const OriginalDstResult od =
+          table.originalDst(kIpProtoTcp, orig.src(), {*parseIpAddr("169.254.77.1"), 15001});
+      ASSERT_EQ(od.status, OriginalDstStatus::kFound);
+      ASSERT_EQ(od.dst, orig.dst());
+    }
+    EXPECT_EQ(table.totalCounters().nat_port_remaps, 0U) << shards;
+  }
+}
+
+TEST(ConntrackNat, ATupleHeldInAnotherShardIsNeverIndexedTwice) {
+  for (const std::uint32_t shards : {1U, 16U}) {
+    SCOPED_TRACE(shards);
+    ConntrackTable table(smallConfig(256, shards));
+    // A connection from the proxy's endpoint to a client endpoint lives in the proxy
+    // endpoint's shard. A redirected connection of that client endpoint would have that very
+    // tuple as its reply: its port is remapped, as nf_nat does for a used tuple.
+    const FlowTuple from_proxy = tuple(kIpProtoTcp, "169.254.77.1:15001", "10.0.0.1:40000");
+    ASSERT_EQ(table.insert(noop(from_proxy), 0).status, InsertStatus::kInserted);
+    const FlowTuple client = tuple(kIpProtoTcp, "10.0.0.1:40000", "203.0.113.7:80");
+    const InsertResult r = table.insert(redirect(client, "169.254.77.1", 15001, 15001), 0);
+    ASSERT_EQ(r.status, InsertStatus::kInserted);
+    EXPECT_NE(r.target.src_port, 40000);
+    EXPECT_EQ(table.lookup(from_proxy)->dir, Direction::kOriginal);
+    EXPECT_EQ(table.lookup(from_proxy)->conn.original, from_proxy);
+
+    // A connection redirected to 10.0.0.2:40000 has reply 10.0.0.2:40000 -> its client. A new
+    // connection with that tuple as its original is that connection's reply, not a new one.
+    const FlowTuple to_b = tuple(kIpProtoTcp, "10.0.0.3:5000", "198.51.100.1:80");
+    const InsertResult rb = table.insert(redirect(to_b, "10.0.0.2", 40000, 40000), 0);
+    ASSERT_EQ(rb.status, InsertStatus::kInserted);
+    const FlowTuple b_reply = rb.target.inverted();
+    EXPECT_EQ(table.insert(noop(b_reply), 0).status, InsertStatus::kExists);
+    EXPECT_EQ(table.trackPacket(b_reply, kTcpSyn | kTcpAck, 1).dir, Direction::kReply);
+  }
 }
 
 // Source translation (the OUTPUT hook): the reply goes to the translated source, both

@@ -53,8 +53,8 @@ class StepHarness {
     in.ingress_ifindex = kIfindex;
     in.now_ns = clock_.nowNs();
     if (pass_hash_) {
-      // As a batch that prefetched the frame passes it (conntrack_step.h, tuple_hash).
-      in.tuple_hash = table_.hashOf(FlowTuple::fromEndpoints(
+      // As a batch that prefetched the frame passes it (conntrack_step.h, tuple_hashes).
+      in.tuple_hashes = table_.hashOf(FlowTuple::fromEndpoints(
           f.parsed.protocol, {f.parsed.src, f.parsed.sport}, {f.parsed.dst, f.parsed.dport}));
     }
     const StepResult r = stepPacket(table_, config_, *compiled_, eval_, f.bytes, f.parsed, in);

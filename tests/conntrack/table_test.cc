@@ -38,8 +38,9 @@ TEST(ConntrackTable, LookupByEitherDirectionReturnsEntryAndDirection) {
     ASSERT_TRUE(by_reply.has_value());
     EXPECT_EQ(by_reply->dir, Direction::kReply);
     EXPECT_EQ(by_reply->conn.original, orig);
-    // Both tuples of a connection live in one shard (the layout's invariant).
-    EXPECT_EQ(table.shardOf(orig), table.shardOf(reply)) << shards;
+    // Both tuples of a connection live in its client's shard, and the client keeps its port.
+    EXPECT_EQ(table.shardOf(orig.src()), table.shardOf(reply.dst())) << shards;
+    EXPECT_EQ(reply.dst(), orig.src()) << shards;
     EXPECT_FALSE(table.lookup(orig.inverted()).has_value());
     EXPECT_EQ(table.size(), 1U);
   }
