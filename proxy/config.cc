@@ -63,6 +63,9 @@ ParseResult parseCommandLine(int argc, const char* const* argv, const char* odst
   app.add_option("--original-dst", original_dst, "xredir|kernel")
       ->check(CLI::IsMember({"xredir", "kernel"}));
   app.add_option("--odst-socket", odst_socket, "original-destination API socket");
+  bool no_odst_view = false;
+  app.add_flag("--no-odst-view", no_odst_view,
+               "ask every original destination over the socket, never from the shared view");
   app.add_option("--threads", c.threads, "worker threads")->check(CLI::Range(1u, 1024u));
   app.add_option("--cpus", cpus, "CPU list to pin the threads to, e.g. 0,1");
   app.add_option("--mark", c.mark, "SO_MARK on upstream sockets (0 = none)");
@@ -95,6 +98,7 @@ ParseResult parseCommandLine(int argc, const char* const* argv, const char* odst
     c.listen.push_back(*ep);
   }
   c.original_dst = original_dst == "kernel" ? OriginalDstMode::kKernel : OriginalDstMode::kXredir;
+  c.odst_view = !no_odst_view;
   if (!odst_socket.empty()) {
     c.odst_socket = odst_socket;
   } else if (odst_env != nullptr && odst_env[0] != '\0') {

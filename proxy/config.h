@@ -20,6 +20,7 @@ struct Config {
   std::vector<Endpoint> listen;  // never empty after parsing
   OriginalDstMode original_dst = OriginalDstMode::kXredir;
   std::string odst_socket;  // --odst-socket, else $XREDIR_ODST_SOCKET, else the default path
+  bool odst_view = true;    // answer from xredir's shared view first (--no-odst-view: never)
   unsigned threads = 1;
   std::vector<int> cpus;  // empty: no pinning
   std::uint32_t mark = 0;

@@ -43,6 +43,7 @@
 #include <spdlog/spdlog.h>
 
 #include "original_dst_kernel.h"
+#include "original_dst_view.h"
 #include "sockaddr_util.h"
 #include "worker.h"
 
@@ -167,6 +168,13 @@ void ConnectionTable::onAccepted(int fd, std::int64_t now_ns) {
         refuse(c, FailReason::kOriginalDst);
         return;
       }
+      if (config_.odst_view) {
+        if (std::optional<Endpoint> dst = viewOriginalDst(c.client, c.local)) {
+          counters_.add(counters_.odst_view_answers);
+          startConnect(c, *dst, now_ns);
+          return;
+        }
+      }
       if (odst_ == nullptr || !odst_->query(tokenOf(c), c.client, c.local, now_ns)) {
         counters_.odstError(OdstError::kUnavailable);
         refuse(c, FailReason::kOriginalDst);
@@ -188,6 +196,7 @@ void ConnectionTable::onOriginalDst(std::uint64_t token,
     refuse(*c, FailReason::kOriginalDst);
     return;
   }
+  counters_.add(counters_.odst_server_answers);
   startConnect(*c, *destination, monotonicNowNs());
 }
 

@@ -97,6 +97,14 @@ std::string MetricsRegistry::render() const {
   line("xredir_proxy_bytes_total{direction=\"to_client\"}",
        sum([](const WorkerCounters& w) -> const Counter& { return w.bytes_to_client; }));
   out +=
+      "# HELP xredir_proxy_original_dst_answers_total Original destinations found, by where "
+      "the answer came from (the shared view or the server).\n";
+  out += "# TYPE xredir_proxy_original_dst_answers_total counter\n";
+  line("xredir_proxy_original_dst_answers_total{source=\"view\"}",
+       sum([](const WorkerCounters& w) -> const Counter& { return w.odst_view_answers; }));
+  line("xredir_proxy_original_dst_answers_total{source=\"server\"}",
+       sum([](const WorkerCounters& w) -> const Counter& { return w.odst_server_answers; }));
+  out +=
       "# HELP xredir_proxy_original_dst_errors_total Failed original-destination queries, by "
       "status.\n";
   out += "# TYPE xredir_proxy_original_dst_errors_total counter\n";

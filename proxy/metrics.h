@@ -55,6 +55,8 @@ struct alignas(64) WorkerCounters {
   Counter bytes_to_client{0};
   std::array<Counter, kFailReasonCount> failed{};
   std::array<Counter, kOdstErrorCount> odst_errors{};
+  Counter odst_view_answers{0};    // original destinations read from xredir's shared view
+  Counter odst_server_answers{0};  // ... and answered by xredir's server over the socket
 
   void add(Counter& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
   void fail(FailReason r) { add(failed[static_cast<std::size_t>(r)]); }

@@ -27,6 +27,15 @@ bool Proxy::start(std::string* error) {
   }
   listeners_ = std::move(*set);
   if (config_.metrics && !metrics_server_.start(*config_.metrics, metrics_, error)) return false;
+  if (config_.original_dst == OriginalDstMode::kXredir && config_.odst_view) {
+    if (view_refresher_.start(config_.odst_socket)) {
+      spdlog::info("original destinations from xredir's shared view, the rest from {}",
+                   config_.odst_socket);
+    } else {
+      spdlog::info("no shared original-destination view from {} yet: asking over the socket",
+                   config_.odst_socket);
+    }
+  }
   std::vector<std::promise<std::string>> ready(config_.threads);
   for (unsigned i = 0; i < config_.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(config_, listeners_.fds[i], listeners_.bound,
@@ -72,6 +81,7 @@ void Proxy::wait() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  view_refresher_.stop();
   metrics_server_.stop();
 }
 

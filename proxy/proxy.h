@@ -11,6 +11,7 @@
 #include "config.h"
 #include "listener.h"
 #include "metrics.h"
+#include "view_refresher.h"
 #include "worker.h"
 
 namespace xredir::proxy {
@@ -45,6 +46,7 @@ class Proxy {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<std::size_t> finished_{0};
+  ViewRefresher view_refresher_;  // runs with --original-dst xredir unless --no-odst-view
 };
 
 }  // namespace xredir::proxy

@@ -224,6 +224,31 @@ XREDIR_ODST_API int xredir_original_dst_of(int protocol,
                                            struct sockaddr_storage* out,
                                            socklen_t* len);
 
+/* xredir_original_dst_from_view is xredir_original_dst_of answered from the process's shared view
+ * only, for event loops that must never wait (an io_uring or epoll proxy's loop thread): it never
+ * blocks, and a hit makes no system call. Returns 0 with *out and *len as xredir_original_dst_of
+ * when the view holds the connection; otherwise -1 with errno EWOULDBLOCK (no view mapped yet, the
+ * connection not in the view, a slot that kept changing under the read, a view whose xredir
+ * exited): ask the server then, asynchronously with the protocol above or from a thread that may
+ * block. The view holds translated connections only, so ENOENT and EADDRNOTAVAIL come from the
+ * server, never from here. EINVAL and EAFNOSUPPORT as xredir_original_dst_of. The view is mapped
+ * by xredir_odst_view_refresh or by any call of xredir_original_dst or xredir_original_dst_of. */
+XREDIR_ODST_API int xredir_original_dst_from_view(int protocol,
+                                                  const struct sockaddr* local,
+                                                  socklen_t local_len,
+                                                  const struct sockaddr* peer,
+                                                  socklen_t peer_len,
+                                                  struct sockaddr_storage* out,
+                                                  socklen_t* len);
+
+/* xredir_odst_view_refresh maps the server's shared view when none is mapped (at first, and after
+ * the xredir that owned the mapped one exited), blocking for one round trip (at most the 2 s
+ * timeout); with a view mapped it returns at once. Returns 1 when a view is mapped on return and 0
+ * when none is (no server, a server that offers none or refuses this process, within the few
+ * seconds after a failed fetch, during which it does not try again). For a thread of an event-loop
+ * proxy that may block: call it at start and then every second or so. */
+XREDIR_ODST_API int xredir_odst_view_refresh(void);
+
 #ifdef __cplusplus
 }
 #endif

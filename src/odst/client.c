@@ -349,6 +349,23 @@ static int copyAddr(const struct sockaddr* sa, socklen_t len, struct sockaddr_st
   return 0;
 }
 
+/* requestOf checks the arguments of xredir_original_dst_of and its view-only twin and builds
+ * their request. Returns 0 or -errno. */
+static int requestOf(int protocol,
+                     const struct sockaddr* local,
+                     socklen_t local_len,
+                     const struct sockaddr* peer,
+                     socklen_t peer_len,
+                     struct xredir_odst_request* req) {
+  if (protocol < 0 || protocol > 255) return -EINVAL;
+  struct sockaddr_storage l, p;
+  int rc = copyAddr(local, local_len, &l);
+  if (rc == 0) rc = copyAddr(peer, peer_len, &p);
+  if (rc == 0 && l.ss_family != p.ss_family) rc = -EINVAL;
+  if (rc == 0) rc = requestFromAddrs(protocol, &l, &p, XREDIR_ODST_VIEW_AUTO, req);
+  return rc;
+}
+
 int xredir_original_dst_of(int protocol,
                            const struct sockaddr* local,
                            socklen_t local_len,
@@ -356,17 +373,31 @@ int xredir_original_dst_of(int protocol,
                            socklen_t peer_len,
                            struct sockaddr_storage* out,
                            socklen_t* len) {
-  if (out == NULL || len == NULL || protocol < 0 || protocol > 255) {
+  if (out == NULL || len == NULL) {
     errno = EINVAL;
     return -1;
   }
-  struct sockaddr_storage l, p;
   struct xredir_odst_request req;
   struct xredir_odst_response resp;
-  int rc = copyAddr(local, local_len, &l);
-  if (rc == 0) rc = copyAddr(peer, peer_len, &p);
-  if (rc == 0 && l.ss_family != p.ss_family) rc = -EINVAL;
-  if (rc == 0) rc = requestFromAddrs(protocol, &l, &p, XREDIR_ODST_VIEW_AUTO, &req);
+  int rc = requestOf(protocol, local, local_len, peer, peer_len, &req);
   if (rc == 0) rc = xredir_odst_exchange(&req, &resp);
+  return answer(rc, &resp, out, len);
+}
+
+int xredir_original_dst_from_view(int protocol,
+                                  const struct sockaddr* local,
+                                  socklen_t local_len,
+                                  const struct sockaddr* peer,
+                                  socklen_t peer_len,
+                                  struct sockaddr_storage* out,
+                                  socklen_t* len) {
+  if (out == NULL || len == NULL) {
+    errno = EINVAL;
+    return -1;
+  }
+  struct xredir_odst_request req;
+  struct xredir_odst_response resp;
+  int rc = requestOf(protocol, local, local_len, peer, peer_len, &req);
+  if (rc == 0 && !xredir_odst_view_answer_mapped(&req, &resp)) rc = -EWOULDBLOCK;
   return answer(rc, &resp, out, len);
 }

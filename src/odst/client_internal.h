@@ -54,6 +54,11 @@ int xredir_odst_send_all(int fd, const uint8_t* buf, size_t len);
 int xredir_odst_view_answer(const struct xredir_odst_request* req,
                             struct xredir_odst_response* resp);
 
+/* xredir_odst_view_answer_mapped is xredir_odst_view_answer without the fetch: it answers only
+ * from a view already mapped, and makes no system call on a hit (xredir_original_dst_from_view). */
+int xredir_odst_view_answer_mapped(const struct xredir_odst_request* req,
+                                   struct xredir_odst_response* resp);
+
 /* xredir_odst_forget_view drops the mapped view (as when its owner retires) and lets the next
  * question fetch one at once, even within the retry interval of a failed fetch. For tests and
  * benchmarks that start servers one after another in one process. */

@@ -188,13 +188,17 @@ static void retire(struct MappedView* v) {
   __atomic_store_n(&g_next_fetch_ns, 0, __ATOMIC_RELAXED);
 }
 
-int xredir_odst_view_answer(const struct xredir_odst_request* req,
-                            struct xredir_odst_response* resp) {
+/* viewAnswer answers req from the mapped view; with fetch, it maps one first when none is mapped
+ * and a fetch is due (a blocking round trip); without, it never makes a system call on a hit and
+ * leaves a retired view's replacement to the next fetching call. */
+static int viewAnswer(const struct xredir_odst_request* req,
+                      struct xredir_odst_response* resp,
+                      int fetch) {
   struct xredir_odst_view_key key;
   xredir_odst_view_key_of(req, &key);
   /* Twice at most: a view found retired is replaced by a fresh fetch and asked once more. */
   for (int round = 0; round < 2; ++round) {
-    struct MappedView* v = currentView();
+    struct MappedView* v = fetch ? currentView() : __atomic_load_n(&g_view, __ATOMIC_ACQUIRE);
     if (v == NULL) return 0;
     switch (xredir_odst_view_lookup(&v->map, &key, resp)) {
       case XREDIR_ODST_VIEW_HIT:
@@ -204,10 +208,25 @@ int xredir_odst_view_answer(const struct xredir_odst_request* req,
         return 0;
       case XREDIR_ODST_VIEW_RETIRED:
         retire(v);
+        if (!fetch) return 0;
         break;
     }
   }
   return 0;
+}
+
+int xredir_odst_view_answer(const struct xredir_odst_request* req,
+                            struct xredir_odst_response* resp) {
+  return viewAnswer(req, resp, 1);
+}
+
+int xredir_odst_view_answer_mapped(const struct xredir_odst_request* req,
+                                   struct xredir_odst_response* resp) {
+  return viewAnswer(req, resp, 0);
+}
+
+int xredir_odst_view_refresh(void) {
+  return currentView() != NULL;
 }
 
 void xredir_odst_forget_view(void) {

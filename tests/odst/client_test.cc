@@ -2,7 +2,8 @@
 // source: the answer for each status and errno, both families and IPv4-mapped sockets, several
 // threads at once, a server restart, fork, and a server that talks garbage. With a shared view:
 // the view answers without asking the server, a miss is asked over the socket, a restarted
-// server's view replaces the retired one, and a corrupt or hostile view is never trusted.
+// server's view replaces the retired one, a corrupt or hostile view is never trusted, and the
+// view-only call (xredir_original_dst_from_view) answers without ever asking or fetching.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -430,6 +431,61 @@ TEST_F(OdstClientTest, TheAddressApiAsksTheSameQuestionWithoutTheSocket) {
                         ? 0
                         : errno);
   EXPECT_EQ(2u, source_.asked().size()) << "the UDP question and the one the view lacks";
+}
+
+TEST_F(OdstClientTest, TheViewOnlyCallAnswersFromTheMappedViewAndNeverAsks) {
+  LoopbackConnection in_view(AF_INET), on_server(AF_INET);
+  source_.set({IPPROTO_TCP, on_server.peer, on_server.local}, translated("203.0.113.9:9"));
+  startServerWithView();
+  ASSERT_TRUE(view_->publish(IPPROTO_TCP, in_view.peer, in_view.local, ep("203.0.113.7:443")));
+  sockaddr_storage out{};
+  socklen_t len = sizeof(out);
+  auto fromView = [&](const LoopbackConnection& c, int protocol = IPPROTO_TCP) {
+    sockaddr_storage local{}, peer{};
+    socklen_t llen = sizeof(local), plen = sizeof(peer);
+    ::getsockname(c.accepted, reinterpret_cast<sockaddr*>(&local), &llen);
+    ::getpeername(c.accepted, reinterpret_cast<sockaddr*>(&peer), &plen);
+    len = sizeof(out);
+    errno = 0;
+    return xredir_original_dst_from_view(protocol, reinterpret_cast<sockaddr*>(&local), llen,
+                                         reinterpret_cast<sockaddr*>(&peer), plen, &out, &len) == 0
+               ? 0
+               : errno;
+  };
+  // Nothing mapped yet: the call does not fetch (that would block), it says "ask".
+  EXPECT_EQ(EWOULDBLOCK, fromView(in_view));
+  EXPECT_EQ(0, xredir_odst_view_mapped());
+  EXPECT_EQ(0u, server_->counters().view_requests);
+
+  ASSERT_EQ(1, xredir_odst_view_refresh());
+  ASSERT_EQ(0, fromView(in_view));
+  EXPECT_EQ(ep("203.0.113.7:443"), endpointOf(out));
+  EXPECT_EQ(sizeof(sockaddr_in), len);
+  EXPECT_EQ(EWOULDBLOCK, fromView(on_server)) << "only the server knows it";
+  EXPECT_EQ(EWOULDBLOCK, fromView(in_view, IPPROTO_UDP)) << "the protocol is part of the key";
+  EXPECT_EQ(EINVAL, fromView(in_view, 256));
+  EXPECT_EQ(EINVAL,
+            xredir_original_dst_from_view(IPPROTO_TCP, nullptr, 0, nullptr, 0, &out, &len) == 0
+                ? 0
+                : errno);
+  EXPECT_TRUE(source_.asked().empty()) << "the view-only call never asks the server";
+  EXPECT_EQ(0u, server_->counters().queries);
+  EXPECT_EQ(1, xredir_odst_view_refresh()) << "mapped: returns at once";
+  EXPECT_TRUE(eventually([&] { return server_->counters().views_sent == 1; }));
+
+  // The view's xredir goes away: the view-only call drops the view and says "ask", without
+  // fetching; the next refresh maps the new xredir's view.
+  server_.reset();
+  view_.reset();
+  EXPECT_EQ(EWOULDBLOCK, fromView(in_view));
+  EXPECT_EQ(0, xredir_odst_view_mapped());
+  startServerWithView();
+  ASSERT_TRUE(view_->publish(IPPROTO_TCP, in_view.peer, in_view.local, ep("203.0.113.2:2")));
+  EXPECT_EQ(EWOULDBLOCK, fromView(in_view));
+  ASSERT_EQ(1, xredir_odst_view_refresh());
+  ASSERT_EQ(0, fromView(in_view));
+  EXPECT_EQ(ep("203.0.113.2:2"), endpointOf(out));
+  EXPECT_TRUE(source_.asked().empty());
 }
 
 TEST_F(OdstClientTest, ManyThreadsReadTheViewWhileItChanges) {

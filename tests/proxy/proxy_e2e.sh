@@ -16,7 +16,8 @@
 # limit; PROXY protocol v2; SIGTERM drain (in-flight transfer completes, new connections
 # refused, exit 0 soon after the last connection ends; with connections left, exit 0 at the
 # --drain-timeout-s deadline); and --original-dst xredir behind the real xredir daemon (AF_XDP capture with
-# config/examples/demo.rules). All namespaces are removed on exit, also on failure.
+# config/examples/demo.rules), every answer read from its shared view (and, with --no-odst-view,
+# every answer asked over the socket). All namespaces are removed on exit, also on failure.
 # usage: proxy_e2e.sh PROXY_BINARY PROXY_LOAD_BINARY XREDIR_BINARY
 # PROXY_BINARY may be haproxy (the harness's own check: the same cases against HAProxy in TCP
 # mode with `server s 0.0.0.0:0`; the metric assertions and the xredir case are then skipped).
@@ -166,6 +167,8 @@ TIMEDOUT='xredir_proxy_connections_failed_total{reason="connect_timeout"}'
 LIMITED='xredir_proxy_connections_failed_total{reason="limit"}'
 IDLE='xredir_proxy_connections_idle_closed_total'
 ACTIVE='xredir_proxy_connections_active'
+ODST_VIEW='xredir_proxy_original_dst_answers_total{source="view"}'
+ODST_SERVER='xredir_proxy_original_dst_answers_total{source="server"}'
 
 # ---- instance 1: defaults but a 500 ms connect timeout, 2 threads --------------------------
 KERNEL_ARGS=(--original-dst kernel --threads 2)
@@ -350,7 +353,31 @@ else
       && pass "through xredir: the server logged the connection" || fail "through xredir: not in the server's log"
     expect "through xredir: non-captured port 7001 goes straight through the kernel" \
       cx "$LOAD" integrity 10.77.2.2 7001 1 65536
+    # Every one of the 21 connections was answered from the shared view, in the worker's thread
+    # (xredir publishes a connection when its first packet is translated, before the proxy
+    # accepts it): none had to be asked over the socket.
+    from_view=$(metric "$ODST_VIEW"); from_server=$(metric "$ODST_SERVER")
+    if [ "${from_view:-0}" -ge 21 ] 2>/dev/null && [ "$from_server" = 0 ]; then
+      pass "through xredir: $from_view original destinations read from the shared view, 0 asked over the socket"
+    else
+      fail "through xredir: view answers '$from_view' (want >= 21), server answers '$from_server' (want 0)"
+    fi
+    # Distinct client endpoints keep their ports, as behind the kernel's REDIRECT.
+    remaps=$(px curl -sf --max-time 3 http://127.0.0.1:9477/metrics \
+      | awk '$1 == "xredir_conntrack_nat_port_remaps_total" { print $2 }')
+    [ "$remaps" = 0 ] && pass "through xredir: no client port was remapped" \
+      || fail "through xredir: xredir_conntrack_nat_port_remaps_total '$remaps' (want 0)"
     stop_proxy; rc=$?; [ $rc -eq 0 ] && pass "through xredir: proxy exit 0" || fail "through xredir: proxy exit $rc"
+  fi
+  # --no-odst-view: the same answers, all asked over the socket.
+  if start_proxy xredir-noview --original-dst xredir --odst-socket "$WORK/odst.sock" --no-odst-view; then
+    expect "through xredir, --no-odst-view: 5 connections intact" \
+      cx "$LOAD" integrity 203.0.113.7 443 5 65536
+    from_view=$(metric "$ODST_VIEW"); from_server=$(metric "$ODST_SERVER")
+    [ "$from_view" = 0 ] && [ "${from_server:-0}" -ge 5 ] 2>/dev/null \
+      && pass "through xredir, --no-odst-view: $from_server answers from the server, none from the view" \
+      || fail "through xredir, --no-odst-view: view '$from_view' (want 0), server '$from_server' (want >= 5)"
+    stop_proxy; rc=$?; [ $rc -eq 0 ] || fail "through xredir, --no-odst-view: proxy exit $rc"
   fi
   kill -0 "$XPID" 2>/dev/null || fail "through xredir: the xredir daemon died: $(tail -5 "$WORK/xredir.log" | tr '\n' ' ')"
   kill -TERM "$XPID" 2>/dev/null; wait "$XPID" 2>/dev/null
