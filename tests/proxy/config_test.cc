@@ -25,6 +25,7 @@ TEST(Config, Defaults) {
   EXPECT_EQ(formatEndpoint(c.listen[0]), "0.0.0.0:15001");
   EXPECT_EQ(c.original_dst, OriginalDstMode::kXredir);
   EXPECT_EQ(c.odst_socket, "/run/xredir/odst.sock");
+  EXPECT_TRUE(c.odst_view);
   EXPECT_EQ(c.threads, 1u);
   EXPECT_TRUE(c.cpus.empty());
   EXPECT_EQ(c.mark, 0u);
@@ -47,6 +48,7 @@ TEST(Config, EveryOption) {
                          "kernel",
                          "--odst-socket",
                          "/tmp/x.sock",
+                         "--no-odst-view",
                          "--threads",
                          "2",
                          "--cpus",
@@ -75,6 +77,7 @@ TEST(Config, EveryOption) {
   EXPECT_EQ(formatEndpoint(c.listen[1]), "[::1]:8001");
   EXPECT_EQ(c.original_dst, OriginalDstMode::kKernel);
   EXPECT_EQ(c.odst_socket, "/tmp/x.sock");
+  EXPECT_FALSE(c.odst_view);
   EXPECT_EQ(c.threads, 2u);
   EXPECT_EQ(c.cpus, (std::vector<int>{0, 1}));
   EXPECT_EQ(c.mark, 1337u);
