@@ -7,7 +7,12 @@
 
 namespace xredir {
 
+// The per-packet counters come first: with the shard's lock they fill the one cache line an
+// established flow's packet writes in its shard (table.cc, Shard).
 struct ConntrackCounters {
+  std::uint64_t lookup_hits = 0;      // trackPacket found the tuple
+  std::uint64_t lookup_misses = 0;    // trackPacket did not
+  std::uint64_t invalid = 0;          // packets the TCP state machine called invalid
   std::uint64_t inserts = 0;          // entries created
   std::uint64_t evictions = 0;        // entries dropped by early drop to make room
   std::uint64_t refusals = 0;         // new flows refused: shard full, nothing evictable
@@ -15,9 +20,6 @@ struct ConntrackCounters {
   std::uint64_t nat_port_remaps = 0;  // entries whose client port was changed (nf_nat style)
   std::uint64_t reaped = 0;           // expired entries removed by the reaper or on lookup
   std::uint64_t removed = 0;          // entries removed otherwise (RST before reply, reopen, API)
-  std::uint64_t lookup_hits = 0;      // trackPacket found the tuple
-  std::uint64_t lookup_misses = 0;    // trackPacket did not
-  std::uint64_t invalid = 0;          // packets the TCP state machine called invalid
 
   // add accumulates another snapshot into this one.
   void add(const ConntrackCounters& o) {

@@ -182,17 +182,22 @@ class PageArray {
 }  // namespace
 
 // Shard: everything below `lock` is guarded by it (see conntrack.h for the rules).
+// Two cache lines matter per packet: the first holds what is fixed at construction (read without
+// the lock, written by no packet, so every core keeps a copy); the second starts with the lock and
+// the per-packet counters, the one line of the shard a packet writes, so that two workers on one
+// shard pass one line between them, not two.
 struct alignas(64) ConntrackTable::Shard {
-  mutable SpinLock lock;
   Entry* pool = nullptr;  // this shard's part of the table's one pool mapping
   Slot* slots = nullptr;  // this shard's part of the table's one index mapping
   std::uint32_t capacity = 0;
   std::uint32_t num_slots = 0;
+  TranslationObserver* observer = nullptr;
+
+  alignas(64) mutable SpinLock lock;
+  ConntrackCounters counters;
   std::uint32_t used = 0;
   std::uint32_t free_head = kNil;
   std::uint32_t evict_cursor = 0;
-  ConntrackCounters counters;
-  TranslationObserver* observer = nullptr;  // fixed at construction
 
   std::uint32_t home(std::uint32_t tag) const {
     // Lemire's fastrange: maps the tag onto [0, num_slots) without a division.
@@ -499,6 +504,9 @@ void ConntrackTable::prefetch(const FlowTuple& tuple, const TupleHashes& hashes)
   // pool/slots/num_slots are fixed at construction, so reading them needs no lock.
   const Shard& shard = shards_[probeOrder(tuple, hashes).first];
   __builtin_prefetch(&shard.slots[shard.home(static_cast<std::uint32_t>(hashes.tuple))]);
+  // The lock's line too: when another worker used the shard last, fetching it is a transfer
+  // between cores, which a batch overlaps like the other misses.
+  __builtin_prefetch(&shard.lock, 1);
 }
 
 void ConntrackTable::prefetchEntry(const FlowTuple& tuple, const TupleHashes& hashes) const {
