@@ -49,13 +49,11 @@ command -v haproxy >/dev/null || { echo "needs haproxy" >&2; exit 1; }
 WORK=$(mktemp -d)
 PIDS=""
 PROXY_PID=""
-TOPO_S=""
 CG=""  # the proxy-bound phase's cgroup directory, once made
 cleanup() {
   [ -n "$PROXY_PID" ] && kill -KILL "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
   for pid in $PIDS; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
-  [ -n "$TOPO_S" ] && ip netns del "$TOPO_S" 2>/dev/null
   topo_destroy
   rm -rf "$WORK"
 }
@@ -91,16 +89,7 @@ if [ "$QUOTA_PCT" -gt 0 ]; then
 fi
 
 topo_create || exit 1
-TOPO_S="xrs-$TOPO_SUFFIX"
-ip netns add "$TOPO_S" || exit 1
-ip link add name n1 netns "$TOPO_N" type veth peer name s0 netns "$TOPO_S" || exit 1
-ip -n "$TOPO_S" link set lo up
-ip -n "$TOPO_N" addr add 10.77.2.1/24 dev n1
-ip -n "$TOPO_S" addr add 10.77.2.2/24 dev s0
-ip -n "$TOPO_N" link set n1 up
-ip -n "$TOPO_S" link set s0 up
-ip -n "$TOPO_C" route add 10.77.2.0/24 via 10.77.1.2
-ip -n "$TOPO_S" route add default via 10.77.2.1
+topo_add_server || exit 1
 # No AF_XDP here: the client's TX offload (turned off by topology.sh for XDP rewrites) back on.
 ip netns exec "$TOPO_C" ethtool -K c0 tx on >/dev/null
 for ns in "$TOPO_C" "$TOPO_N"; do

@@ -44,14 +44,12 @@ topo_require_root
 WORK=$(mktemp -d)
 DAEMON_PID=""
 PIDS=""   # servers, relays: killed at the end
-TOPO_S=""
 # Background processes are started with a plain `ip netns exec` (which execs), never through a
 # shell function, so that $! is the process itself: a process left in a deleted namespace keeps
 # that namespace alive.
 cleanup() {
   [ -n "$DAEMON_PID" ] && kill -TERM "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
   for pid in $PIDS; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-  [ -n "$TOPO_S" ] && ip netns del "$TOPO_S" 2>/dev/null
   topo_destroy
   rm -rf "$WORK"
 }
@@ -76,24 +74,9 @@ CLIENT6=fd00:77:1::1
 
 # ---- namespaces: the shared client/node pair plus a server namespace behind the node
 topo_create || { echo "FAIL: could not create the namespaces"; exit 1; }
-TOPO_S="xrs-$TOPO_SUFFIX"
 sx() { ip netns exec "$TOPO_S" "$@"; }
-ip netns add "$TOPO_S" || { echo "FAIL: could not create the server namespace"; exit 1; }
-ip link add name n1 netns "$TOPO_N" type veth peer name s0 netns "$TOPO_S"
-ip -n "$TOPO_S" link set lo up
-ip -n "$TOPO_N" addr add 10.77.2.1/24 dev n1
-ip -n "$TOPO_N" -6 addr add fd00:77:2::1/64 dev n1 nodad
-ip -n "$TOPO_S" addr add 10.77.2.2/24 dev s0
-ip -n "$TOPO_S" -6 addr add fd00:77:2::2/64 dev s0 nodad
-ip -n "$TOPO_S" addr add $ORIG4/32 dev lo
-ip -n "$TOPO_S" -6 addr add $ORIG6/128 dev lo nodad
-ip -n "$TOPO_N" link set n1 up
-ip -n "$TOPO_S" link set s0 up
-ip -n "$TOPO_N" route add 203.0.113.0/24 via 10.77.2.2
-ip -n "$TOPO_N" -6 route add 2001:db8:77::/64 via fd00:77:2::2
-ip -n "$TOPO_S" route add default via 10.77.2.1
-ip -n "$TOPO_S" -6 route add default via fd00:77:2::1
-nx sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+topo_add_server "$ORIG4/32" "$ORIG6/128" ||
+  { echo "FAIL: could not create the server namespace"; exit 1; }
 echo "namespaces: $TOPO_C $TOPO_N $TOPO_S"
 
 start_bg() {  # start_bg NAME NS READY_PATTERN CMD...: background process, waits for its line
@@ -469,9 +452,8 @@ else
 fi
 
 stop_pids $PIDS; PIDS=""
-ip netns del "$TOPO_S"
 topo_destroy
-left=$(topo_leftovers; ip netns list | grep -E "^$TOPO_S( |$)")
+left=$(topo_leftovers)
 [ -z "$left" ] && pass "namespaces removed" || fail "namespaces left: $left"
 
 check_finish

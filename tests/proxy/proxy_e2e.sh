@@ -37,7 +37,6 @@ IMPL=xredir-proxy
 WORK=$(mktemp -d)
 PROXY_PID=""
 BG_PIDS=""
-TOPO_S=""
 METRICS=127.0.0.1:9901
 # Background processes are started with a plain `ip netns exec` (which execs), never through a
 # shell function's subshell, so that $! is the process itself: /proc/$!/ is the proxy's, and a
@@ -45,7 +44,6 @@ METRICS=127.0.0.1:9901
 cleanup() {
   [ -n "$PROXY_PID" ] && kill -KILL "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
   for pid in $BG_PIDS; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-  [ -n "$TOPO_S" ] && ip netns del "$TOPO_S" 2>/dev/null
   topo_destroy
   rm -rf "$WORK"
 }
@@ -59,19 +57,7 @@ sx() { ip netns exec "$TOPO_S" "$@"; }
 
 # ---- topology ------------------------------------------------------------------------------
 topo_create || { echo "FAIL: could not create the namespaces"; exit 1; }
-TOPO_S="xrs-$TOPO_SUFFIX"
-ip netns add "$TOPO_S" || { echo "FAIL: could not create the server namespace"; exit 1; }
-ip link add name n1 netns "$TOPO_N" type veth peer name s0 netns "$TOPO_S" || exit 1
-ip -n "$TOPO_S" link set lo up
-ip -n "$TOPO_N" addr add 10.77.2.1/24 dev n1
-ip -n "$TOPO_S" addr add 10.77.2.2/24 dev s0
-ip -n "$TOPO_S" addr add 203.0.113.7/32 dev lo
-ip -n "$TOPO_N" link set n1 up
-ip -n "$TOPO_S" link set s0 up
-ip -n "$TOPO_C" route add 10.77.2.0/24 via 10.77.1.2
-ip -n "$TOPO_N" route add 203.0.113.0/24 via 10.77.2.2
-ip -n "$TOPO_S" route add default via 10.77.2.1
-px sysctl -qw net.ipv4.ip_forward=1
+topo_add_server 203.0.113.7/32 || { echo "FAIL: could not create the server namespace"; exit 1; }
 # 100,000 sequential connections from one client address: a wide port range and TIME_WAIT reuse
 # on both connecting sides (the client, and the proxy toward upstream).
 for ns in "$TOPO_C" "$TOPO_N"; do
@@ -386,10 +372,8 @@ fi
 grep -iE "error|critical" "$WORK"/proxy-*.log | head -5 | sed 's/^/  proxy log: /'
 for pid in $BG_PIDS; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 BG_PIDS=""
-ip netns del "$TOPO_S"
 topo_destroy
-left=$(topo_leftovers; ip netns list | grep -E "^$TOPO_S( |$)")
+left=$(topo_leftovers)
 [ -z "$left" ] && pass "namespaces removed" || fail "namespaces left: $left"
-TOPO_S=""
 
 check_finish
