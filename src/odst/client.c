@@ -366,13 +366,16 @@ static int requestOf(int protocol,
   return rc;
 }
 
-int xredir_original_dst_of(int protocol,
-                           const struct sockaddr* local,
-                           socklen_t local_len,
-                           const struct sockaddr* peer,
-                           socklen_t peer_len,
-                           struct sockaddr_storage* out,
-                           socklen_t* len) {
+/* askOf is xredir_original_dst_of (view_only 0: the view, else the server) and its view-only
+ * twin (view_only 1: the view or EWOULDBLOCK). */
+static int askOf(int protocol,
+                 const struct sockaddr* local,
+                 socklen_t local_len,
+                 const struct sockaddr* peer,
+                 socklen_t peer_len,
+                 struct sockaddr_storage* out,
+                 socklen_t* len,
+                 int view_only) {
   if (out == NULL || len == NULL) {
     errno = EINVAL;
     return -1;
@@ -380,8 +383,22 @@ int xredir_original_dst_of(int protocol,
   struct xredir_odst_request req;
   struct xredir_odst_response resp;
   int rc = requestOf(protocol, local, local_len, peer, peer_len, &req);
-  if (rc == 0) rc = xredir_odst_exchange(&req, &resp);
+  if (rc == 0 && view_only) {
+    if (!xredir_odst_view_answer_mapped(&req, &resp)) rc = -EWOULDBLOCK;
+  } else if (rc == 0) {
+    rc = xredir_odst_exchange(&req, &resp);
+  }
   return answer(rc, &resp, out, len);
+}
+
+int xredir_original_dst_of(int protocol,
+                           const struct sockaddr* local,
+                           socklen_t local_len,
+                           const struct sockaddr* peer,
+                           socklen_t peer_len,
+                           struct sockaddr_storage* out,
+                           socklen_t* len) {
+  return askOf(protocol, local, local_len, peer, peer_len, out, len, 0);
 }
 
 int xredir_original_dst_from_view(int protocol,
@@ -391,13 +408,5 @@ int xredir_original_dst_from_view(int protocol,
                                   socklen_t peer_len,
                                   struct sockaddr_storage* out,
                                   socklen_t* len) {
-  if (out == NULL || len == NULL) {
-    errno = EINVAL;
-    return -1;
-  }
-  struct xredir_odst_request req;
-  struct xredir_odst_response resp;
-  int rc = requestOf(protocol, local, local_len, peer, peer_len, &req);
-  if (rc == 0 && !xredir_odst_view_answer_mapped(&req, &resp)) rc = -EWOULDBLOCK;
-  return answer(rc, &resp, out, len);
+  return askOf(protocol, local, local_len, peer, peer_len, out, len, 1);
 }
