@@ -26,7 +26,7 @@ bool Proxy::start(std::string* error) {
     return false;
   }
   listeners_ = std::move(*set);
-  if (config_.metrics && !metrics_server_.start(*config_.metrics, metrics_, error)) return false;
+  // Before any other thread of ours starts: the refresher sets the environment the library reads.
   if (config_.original_dst == OriginalDstMode::kXredir && config_.odst_view) {
     if (view_refresher_.start(config_.odst_socket)) {
       spdlog::info("original destinations from xredir's shared view, the rest from {}",
@@ -36,6 +36,7 @@ bool Proxy::start(std::string* error) {
                    config_.odst_socket);
     }
   }
+  if (config_.metrics && !metrics_server_.start(*config_.metrics, metrics_, error)) return false;
   std::vector<std::promise<std::string>> ready(config_.threads);
   for (unsigned i = 0; i < config_.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(config_, listeners_.fds[i], listeners_.bound,
