@@ -79,17 +79,17 @@ write_xredir_config "$work/xredir.toml" n0 "$rules" "$work/odst.sock" 127.0.0.1:
 build/src/daemon/xredir check "$rules"
 ip netns exec $N build/src/daemon/xredir run --config "$work/xredir.toml" >"$work/xredir.log" 2>&1 &
 pids+=($!)
-# --log-level debug: one line per connection with its original destination, for the demo.
+for _ in $(seq 50); do grep -q "xredir running" "$work/xredir.log" && break; sleep 0.2; done
+cat "$work/xredir.log"
+grep -q "xredir running" "$work/xredir.log" || { echo "xredir did not start" >&2; exit 1; }
+# Started once xredir runs, so that it maps xredir's shared view at once. --log-level debug: one
+# line per connection with its original destination, for the demo.
 ip netns exec $N build/proxy/xredir-proxy --listen 0.0.0.0:15001 --original-dst xredir \
   --odst-socket "$work/odst.sock" --metrics 127.0.0.1:9478 --log-level debug \
   >"$work/proxy.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do
-  grep -q "xredir running" "$work/xredir.log" && grep -q listening "$work/proxy.log" && break
-  sleep 0.2
-done
-cat "$work/xredir.log"
-grep -q "xredir running" "$work/xredir.log" || { echo "xredir did not start" >&2; exit 1; }
+for _ in $(seq 50); do grep -q listening "$work/proxy.log" && break; sleep 0.2; done
+grep -q listening "$work/proxy.log" || { echo "xredir-proxy did not start" >&2; cat "$work/proxy.log" >&2; exit 1; }
 
 say "client: three connections"
 cat >"$work/client.py" <<'PY'
@@ -97,7 +97,8 @@ import socket, sys
 for dst, port in [("198.51.100.10", 80), ("203.0.113.7", 443), ("198.51.100.10", 8080)]:
     c = socket.create_connection((dst, port), timeout=5)
     c.sendall(f"hello {dst}:{port}".encode())
-    print(f"client -> {dst}:{port}: {c.recv(1024).decode().strip()}", flush=True)
+    me = "%s:%d" % c.getsockname()[:2]
+    print(f"client {me} -> {dst}:{port}: {c.recv(1024).decode().strip()}", flush=True)
     c.close()
 PY
 ip netns exec $C python3 -u "$work/client.py"
@@ -111,6 +112,7 @@ ip netns exec $N python3 -c 'import urllib.request; print(urllib.request.urlopen
   grep -E '^xredir_(new_flows|translated|conntrack_entries|odst_queries|to_kernel|rule_hits)'
 say "xredir-proxy metrics (excerpt)"
 ip netns exec $N python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9478/metrics").read().decode())' |
-  grep -E '^xredir_proxy_(connections_total|bytes_total|connections_failed_total)' | grep -v ' 0$'
+  grep -E '^xredir_proxy_(connections_total|bytes_total|connections_failed_total|original_dst_answers_total)' |
+  grep -v ' 0$'
 
 say "done: the server saw the proxy (10.77.2.1) for captured ports and the client itself for :8080"
