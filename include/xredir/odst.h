@@ -244,9 +244,10 @@ XREDIR_ODST_API int xredir_original_dst_from_view(int protocol,
 /* xredir_odst_view_refresh maps the server's shared view when none is mapped (at first, and after
  * the xredir that owned the mapped one exited), blocking for one round trip (at most the 2 s
  * timeout); with a view mapped it returns at once. Returns 1 when a view is mapped on return and 0
- * when none is (no server, a server that offers none or refuses this process, within the few
- * seconds after a failed fetch, during which it does not try again). For a thread of an event-loop
- * proxy that may block: call it at start and then every second or so. */
+ * when none is (no server, a server that offers none or refuses this process, another thread
+ * fetching right now). Unlike the other calls, which after a failed fetch leave the view alone
+ * for a few seconds, it always tries: the caller paces it. For a thread of an event-loop proxy
+ * that may block: call it at start and then every second or so. */
 XREDIR_ODST_API int xredir_odst_view_refresh(void);
 
 #ifdef __cplusplus

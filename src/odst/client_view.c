@@ -226,6 +226,11 @@ int xredir_odst_view_answer_mapped(const struct xredir_odst_request* req,
 }
 
 int xredir_odst_view_refresh(void) {
+  if (__atomic_load_n(&g_view, __ATOMIC_ACQUIRE) != NULL) return 1;
+  /* The caller paces its own calls (a housekeeping thread, about once a second): the retry
+   * interval that keeps per-question calls from pestering a server without a view would only
+   * delay the view of an xredir that started after the proxy. */
+  __atomic_store_n(&g_next_fetch_ns, 0, __ATOMIC_RELAXED);
   return currentView() != NULL;
 }
 
