@@ -22,19 +22,24 @@
 // hundreds of MB otherwise miss the TLB on nearly every lookup).
 //
 // Concurrency. One spinlock per shard guards that shard's pool, index, cursors and counters.
-// Hot-path rules: a critical section does one probe and copies out at most a tuple; nothing
-// allocates, blocks, logs or calls out while holding a shard lock. Only insert holds more than
-// one lock: the connection's shard and the (at most two) shards where its new tuples could
-// already exist as another connection's, so that no tuple is ever indexed twice; it takes them
-// in ascending shard order, the table's one lock order. Everything else holds one at a time. Rule
-// evaluation happens outside any lock (conntrack_step.h). The one call-out is the
-// TranslationObserver below, made under the shard lock on purpose: it is how the shared
-// original-destination view stays exact (never answering for a connection the table no longer
-// holds), because under that lock insert and removal of one connection are already ordered. It is
-// allowed because the observer's store is bounded and lock-free for its readers: a few compares and
-// one seqlocked write into shared memory, serialised by per-bucket spin locks that only observer
-// calls take and that are leaves (shard lock first, then bucket locks; no bucket lock holder ever
-// waits for a shard lock), with no allocation, blocking, logging or system call.
+// It is also a seqlock (seq_spin_lock.h): a packet that changes nothing but its connection's last
+// use (an established TCP connection's ACKs and data, an assured UDP flow's datagrams: nearly
+// every packet) reads the shard without taking the lock, checks the lock's version afterwards,
+// and stores only the last-use word; any other packet, or a read that a holder overlapped, takes
+// the lock. Pool and index words are therefore read and written atomically. Hot-path rules: a
+// critical section does one probe and copies out at most a tuple; nothing allocates, blocks, logs
+// or calls out while holding a shard lock. Only insert holds more than one lock: the connection's
+// shard and the (at most two) shards where its new tuples could already exist as another
+// connection's, so that no tuple is ever indexed twice; it takes them in ascending shard order, the
+// table's one lock order. Everything else holds one at a time. Rule evaluation happens outside any
+// lock (conntrack_step.h). The one call-out is the TranslationObserver below, made under the shard
+// lock on purpose: it is how the shared original-destination view stays exact (never answering for
+// a connection the table no longer holds), because under that lock insert and removal of one
+// connection are already ordered. It is allowed because the observer's store is bounded and
+// lock-free for its readers: a few compares and one seqlocked write into shared memory, serialised
+// by per-bucket spin locks that only observer calls take and that are leaves (shard lock first,
+// then bucket locks; no bucket lock holder ever waits for a shard lock), with no allocation,
+// blocking, logging or system call.
 #pragma once
 
 #include <atomic>
@@ -295,6 +300,17 @@ class ConntrackTable {
   // endpoints share a shard).
   std::pair<std::uint32_t, std::uint32_t> probeOrder(const FlowTuple& tuple,
                                                      const TupleHashes& hashes) const;
+  // trackWithoutLock is trackPacket's path for a packet that changes nothing but its
+  // connection's last use (see changesNothingButLastUse): a seqlock read of the shards `first`
+  // then `second`, then a store of the last use. False when it cannot tell (a holder was inside
+  // meanwhile, the tuple is in neither shard, the packet changes more): the locked path decides.
+  bool trackWithoutLock(const FlowTuple& tuple,
+                        std::uint32_t tag,
+                        std::uint32_t first,
+                        std::uint32_t second,
+                        std::uint8_t tcp_flags,
+                        std::uint64_t now_ns,
+                        TrackResult& result);
   // trackIn is trackPacket within one shard; kGone: found but removed (expired, reopened).
   // The last probe of a lookup counts its miss.
   Probe trackIn(Shard& shard,

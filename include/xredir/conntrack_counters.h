@@ -7,10 +7,10 @@
 
 namespace xredir {
 
-// The per-packet counters come first: with the shard's lock they fill the one cache line an
-// established flow's packet writes in its shard (table.cc, Shard).
+// The counters share a cache line with the shard's lock; an established flow's packet, which
+// takes no lock (conntrack.h), writes neither. Hits are not counted here for that reason: the
+// workers count the packets they translate.
 struct ConntrackCounters {
-  std::uint64_t lookup_hits = 0;      // trackPacket found the tuple
   std::uint64_t lookup_misses = 0;    // trackPacket did not
   std::uint64_t invalid = 0;          // packets the TCP state machine called invalid
   std::uint64_t inserts = 0;          // entries created
@@ -30,7 +30,6 @@ struct ConntrackCounters {
     nat_port_remaps += o.nat_port_remaps;
     reaped += o.reaped;
     removed += o.removed;
-    lookup_hits += o.lookup_hits;
     lookup_misses += o.lookup_misses;
     invalid += o.invalid;
   }

@@ -1,7 +1,8 @@
-// spin_lock.h owns the lock of xredir's short critical sections: conntrack's shards and the
-// shared original-destination view's buckets. Those sections are a probe and a few stores (tens
-// of ns), so spinning beats parking; after a short spin the waiter yields, because the machine
-// may run more threads than cores and a preempted holder must get the CPU back.
+// spin_lock.h owns the lock of xredir's short critical sections (the shared original-destination
+// view's buckets; conntrack's shards use its versioned twin, seq_spin_lock.h). Those sections are
+// a probe and a few stores (tens of ns), so spinning beats parking; after a short spin the waiter
+// yields, because the machine may run more threads than cores and a preempted holder must get
+// the CPU back.
 #pragma once
 
 #include <atomic>
@@ -9,20 +10,29 @@
 
 namespace xredir {
 
+// SpinWait is the waiting half of a spin lock: pause, and after a short spin yield.
+class SpinWait {
+ public:
+  void once() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (++spins_ == kSpinsBeforeYield) {
+      std::this_thread::yield();
+      spins_ = 0;
+    }
+  }
+
+ private:
+  static constexpr int kSpinsBeforeYield = 128;
+  int spins_ = 0;
+};
+
 inline void spinLockAcquire(std::atomic<bool>& locked) noexcept {
-  constexpr int kSpinsBeforeYield = 128;
   for (;;) {
     if (!locked.exchange(true, std::memory_order_acquire)) return;
-    int spins = 0;
-    while (locked.load(std::memory_order_relaxed)) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-      if (++spins == kSpinsBeforeYield) {
-        std::this_thread::yield();
-        spins = 0;
-      }
-    }
+    SpinWait wait;
+    while (locked.load(std::memory_order_relaxed)) wait.once();
   }
 }
 

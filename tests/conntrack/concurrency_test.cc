@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -143,15 +144,106 @@ TEST(ConntrackConcurrency, InsertLookupReapEvictKeepInvariants) {
   EXPECT_GT(c.evictions + c.refusals, 0U);
   std::printf(
       "inserts %llu evictions %llu refusals %llu reaped %llu removed %llu remaps %llu "
-      "exhausted %llu hits %llu misses %llu\n",
+      "exhausted %llu misses %llu\n",
       (unsigned long long)c.inserts, (unsigned long long)c.evictions,
       (unsigned long long)c.refusals, (unsigned long long)c.reaped, (unsigned long long)c.removed,
       (unsigned long long)c.nat_port_remaps, (unsigned long long)c.nat_exhausted,
-      (unsigned long long)c.lookup_hits, (unsigned long long)c.lookup_misses);
+      (unsigned long long)c.lookup_misses);
   // Drain: after every timeout has passed, one reaper pass empties the table.
   clock.advance(6 * 24 * 3600 * kNanosPerSecond);
   table.reapSlice(clock.nowNs(), table.capacity());
   EXPECT_EQ(table.size(), 0U);
+}
+
+// Established flows' packets read their entry without the shard lock (a seqlock read). While a
+// writer keeps replacing the connections with ones translated elsewhere (remove, insert,
+// handshake to assured: every step a locked write to the same shard), readers must only ever
+// see one whole translation or a miss, never the address of one and the port of the other.
+TEST(ConntrackConcurrency, LockFreeHitsNeverSeeATornEntry) {
+  constexpr int kReaders = 2;
+  constexpr int kFlows = 8;
+  // Torn reads are rare even when the seqlock is broken: the test runs a million rounds (a
+  // couple of seconds) or until a deadline, and needs at least a tenth of them to mean anything.
+  constexpr std::uint64_t kMinHits = 200000;
+  constexpr std::uint64_t kRounds = 1000000;
+  constexpr std::uint64_t kMinRounds = kRounds / 10;
+  ConntrackTable table(cttest::smallConfig(64, 1));  // one shard: every write overlaps reads
+  struct Target {
+    std::array<std::uint8_t, 16> addr;
+    std::uint16_t port;
+  };
+  const Target targets[2] = {{parseIpAddr("169.254.77.1")->bytes, 15001},
+                             {parseIpAddr("169.254.77.2")->bytes, 15002}};
+  std::vector<FlowTuple> flows;
+  for (int i = 0; i < kFlows; ++i) {
+    FlowTuple t;
+    t.src_addr = parseIpAddr("10.0.0." + std::to_string(i + 1))->bytes;
+    t.dst_addr = parseIpAddr("203.0.113.7")->bytes;
+    t.src_port = static_cast<std::uint16_t>(40000 + i);
+    t.dst_port = 443;
+    t.protocol = kIpProtoTcp;
+    flows.push_back(t);
+  }
+  auto establish = [&](const FlowTuple& orig, const Target& to) {
+    NewConnection nc;
+    nc.original = orig;
+    nc.tcp_flags = kTcpSyn;
+    nc.translate_dst = true;
+    nc.to_addr = to.addr;
+    nc.to_port_first = nc.to_port_last = to.port;
+    const InsertResult ir = table.insert(nc, 1);
+    if (ir.status != InsertStatus::kInserted) return false;
+    table.trackPacket(ir.target.inverted(), kTcpSyn | kTcpAck, 1);
+    table.trackPacket(orig, kTcpAck, 1);
+    table.trackPacket(orig, kTcpAck, 1);
+    return true;
+  };
+  for (const FlowTuple& f : flows) ASSERT_TRUE(establish(f, targets[0]));
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> hits{0};
+  std::atomic<std::uint64_t> torn{0};
+  std::atomic<std::uint64_t> failed_inserts{0};
+  std::atomic<std::uint64_t> rounds{0};
+  std::thread writer([&] {
+    for (std::uint64_t round = 0; !stop.load(std::memory_order_relaxed); ++round) {
+      const FlowTuple& f = flows[round % kFlows];
+      table.remove(f);
+      if (!establish(f, targets[(round / kFlows) % 2])) failed_inserts.fetch_add(1);
+      rounds.store(round + 1, std::memory_order_relaxed);
+    }
+  });
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&, r] {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      const auto enough = [&] {
+        return hits.load(std::memory_order_relaxed) >= kMinHits &&
+               rounds.load(std::memory_order_relaxed) >= kRounds;
+      };
+      for (std::uint64_t i = r;
+           !enough() && (i % 1024 != 0 || std::chrono::steady_clock::now() < deadline); ++i) {
+        const FlowTuple& f = flows[i % kFlows];
+        const TrackResult tr = table.trackPacket(f, kTcpAck, 1);
+        if (tr.status != TrackStatus::kHit) continue;
+        hits.fetch_add(1, std::memory_order_relaxed);
+        const Target& t = tr.target.dst_port == targets[0].port ? targets[0] : targets[1];
+        const bool whole = tr.dir == Direction::kOriginal && tr.rewrite &&
+                           tr.target.dst_port == t.port && tr.target.dst_addr == t.addr &&
+                           tr.target.src_addr == f.src_addr && tr.target.src_port == f.src_port;
+        if (!whole) torn.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (std::thread& t : readers) t.join();
+  stop.store(true);
+  writer.join();
+  EXPECT_EQ(torn.load(), 0U);
+  EXPECT_EQ(failed_inserts.load(), 0U);
+  EXPECT_GE(hits.load(), kMinHits);
+  EXPECT_GE(rounds.load(), kMinRounds);
+  std::printf("hits %llu rounds %llu\n", (unsigned long long)hits.load(),
+              (unsigned long long)rounds.load());
 }
 
 }  // namespace
