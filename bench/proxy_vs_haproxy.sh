@@ -10,6 +10,9 @@
 #   (a) bulk throughput: iperf3 -t SECS through the proxy, client->server and -R server->client
 #   (b) short connections/s: proxy_load short (connect, 32-byte request, echo, close), 8 client
 #       threads, SHORT_COUNT connections; also the p50/p99 of one whole connection
+#   (b') short connection latency unloaded: the same short connections from one client thread,
+#       SERIAL_COUNT of them, p50/p99 of one whole connection. (b) saturates the load CPU, so its
+#       p99 is mostly that CPU's run queue; one at a time, the time is the proxy's and the path's
 #   (c) small request/response latency: 64-byte ping-pongs on one connection, p50/p99
 #   (d) proxy-bound short connections/s: the same short load with the proxy process held to the
 #       same CPU budget for both proxies, QUOTA_PCT percent of one CPU, by CFS bandwidth control
@@ -25,7 +28,7 @@
 # usage: bench/proxy_vs_haproxy.sh XREDIR_PROXY_BINARY PROXY_LOAD_BINARY [THREADS] [REPS] [SECS]  (root)
 #   e.g. bench/proxy_vs_haproxy.sh build/proxy/xredir-proxy build/tests/proxy/proxy_load 1 5 5
 # Environment: PROXY_CPUS (default: 1 for one thread, else 0-1), LOAD_CPUS (default 0),
-#   SHORT_COUNT (default 30000), PINGS (default 20000), QUOTA_PCT (default 25: percent of one
+#   SHORT_COUNT (default 30000), SERIAL_COUNT (default 5000), PINGS (default 20000), QUOTA_PCT (default 25: percent of one
 #   CPU for the proxy-bound phase; 0 skips it), QUOTA_COUNT (default 12000 connections).
 set -u
 XP_BIN=$(realpath "$1")
@@ -36,6 +39,7 @@ SECS=${5:-5}
 if [ "$THREADS" = 1 ]; then PROXY_CPUS=${PROXY_CPUS:-1}; else PROXY_CPUS=${PROXY_CPUS:-0-1}; fi
 LOAD_CPUS=${LOAD_CPUS:-0}
 SHORT_COUNT=${SHORT_COUNT:-30000}
+SERIAL_COUNT=${SERIAL_COUNT:-5000}
 PINGS=${PINGS:-20000}
 QUOTA_PCT=${QUOTA_PCT:-25}
 QUOTA_COUNT=${QUOTA_COUNT:-12000}
@@ -202,6 +206,12 @@ measure() {  # measure haproxy|xredir
     record "$1" conn_per_s "$8"; record "$1" conn_p50_us "${10}"; record "$1" conn_p99_us "${12}"
     record "$1" conn_cpu_us "$(((c1 - c0) * 10000 / SHORT_COUNT))";;
   esac
+  out=$(cl "$LOAD" short 10.77.2.2 7001 "$SERIAL_COUNT" 1)
+  echo "  $1 short, one client: $out"
+  case "$out" in ok*)
+    set -- "$1" $out
+    record "$1" serial_p50_us "${10}"; record "$1" serial_p99_us "${12}";;
+  esac
   out=$(cl "$LOAD" latency 10.77.2.2 7001 "$PINGS")
   echo "  $1 latency: $out"
   case "$out" in ok*)
@@ -230,7 +240,9 @@ rows = [("bulk_up", "bulk client->server, Gbit/s", "higher"), ("bulk_down", "bul
         ("bulk_down_cpu_s_per_gb", "proxy CPU s per GB, server->client", "lower"),
         ("conn_per_s", "short connections/s (8 clients)", "higher"),
         ("conn_cpu_us", "proxy CPU us per short connection", "lower"), ("conn_p50_us", "short connection p50, us", "lower"),
-        ("conn_p99_us", "short connection p99, us", "lower"), ("rtt_p50_us", "64 B request/response p50, us", "lower"),
+        ("conn_p99_us", "short connection p99, us", "lower"),
+        ("serial_p50_us", "short connection p50, one client, us", "lower"),
+        ("serial_p99_us", "short connection p99, one client, us", "lower"), ("rtt_p50_us", "64 B request/response p50, us", "lower"),
         ("rtt_p99_us", "64 B request/response p99, us", "lower"),
         ("bound_conn_per_s", "proxy-bound short connections/s", "higher"),
         ("bound_cpu_us", "proxy-bound proxy CPU us per connection", "lower"),
