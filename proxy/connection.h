@@ -37,7 +37,9 @@ enum class ConnState : std::uint8_t {
 // is only armed when the previous buffer has been sent in full).
 struct Direction {
   bool has_buffer = false;
-  bool done = false;  // the source sent FIN and shutdown(SHUT_WR) went to the destination
+  bool done = false;     // the source sent FIN (passed on as shutdown(SHUT_WR) once relaying)
+  bool reading = false;  // a recv from the source is in the ring
+  bool starved = false;  // parked in starved_ until a buffer comes back
   std::uint16_t bid = 0;
   std::uint32_t len = 0;
   std::uint32_t off = 0;
@@ -111,6 +113,7 @@ class ConnectionTable final : public OdstSink {
   void onConnect(Connection& c, int res);
   void sendHeader(Connection& c);
   void startRelay(Connection& c);
+  static bool readsClient(ConnState state);
   void armRecv(Connection& c, bool to_upstream);
   void armSend(Connection& c, bool to_upstream);
   void onRecv(Connection& c, bool to_upstream, const io_uring_cqe& cqe, std::int64_t now_ns);

@@ -7,10 +7,12 @@
 # sends every TCP connection of the client to the proxy (--original-dst kernel), which connects to
 # the original destination in the server namespace, where tests/proxy/proxy_load.cc serves:
 #   7001 echo, 7002 eof-echo (reads to EOF, then answers), 7003 slow reader, 7004 echo at 4 MiB/s,
-#   7005 PROXY v2 parser, 7006 + 80 "info" (answers with the addresses it saw), 443 echo;
-#   7998 has no listener (refused); SYNs to 7999 are dropped by iptables (connect timeout).
+#   7005 PROXY v2 parser, 7006 + 80 "info" (answers with the addresses it saw), 443 echo,
+#   7008 eof-echo whose every other SYN is dropped (a connect that takes 1 s: the SYN's
+#   retransmission); 7998 has no listener (refused); SYNs to 7999 are dropped (connect timeout).
 # Asserts, each case named in its PASS/FAIL line: byte-exact integrity over 300 concurrent
-# connections (75 MiB each way); half-close; prompt close on refused and timed-out upstreams
+# connections (75 MiB each way); half-close, also of bytes and a FIN read before the upstream
+# connect completes; prompt close on refused and timed-out upstreams
 # with their failure reasons counted; memory bounded under 100 slow-reader connections;
 # 100,000 sequential connections without fd or RSS growth; the idle timeout; the connection
 # limit; PROXY protocol v2; SIGTERM drain (in-flight transfer completes, new connections
@@ -64,11 +66,12 @@ for ns in "$TOPO_C" "$TOPO_N"; do
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 done
 sx iptables -A INPUT -p tcp --dport 7999 -j DROP
+sx iptables -A INPUT -p tcp --dport 7008 --syn -m statistic --mode nth --every 2 --packet 0 -j DROP
 px iptables -t nat -A PREROUTING -i n0 -p tcp -j REDIRECT --to-ports 15001
 echo "namespaces: $TOPO_C $TOPO_N $TOPO_S; proxy: $IMPL ($PROXY_BIN)"
 
 ip netns exec "$TOPO_S" "$LOAD" serve echo:7001 eof-echo:7002 sink-slow:7003 slow-echo:7004 ppv2:7005 info:7006 \
-  echo:443 info:80 >"$WORK/servers.log" 2>&1 &
+  eof-echo:7008 echo:443 info:80 >"$WORK/servers.log" 2>&1 &
 BG_PIDS="$BG_PIDS $!"
 for _ in $(seq 50); do grep -q LISTENING "$WORK/servers.log" && break; sleep 0.1; done
 grep -q LISTENING "$WORK/servers.log" || { echo "FAIL: servers did not start"; cat "$WORK/servers.log"; exit 1; }
@@ -292,6 +295,12 @@ if want limit && start_proxy limit "${KERNEL_ARGS[@]}" --max-connections 10; the
   expect "connection limit 10: the 11th concurrent connection is closed at once, the 10 served" \
     cx "$LOAD" limit 10.77.2.2 7001 10
   check_metric_grew "limit refusal counted" "$LIMITED" "$before"
+  # The proxy reads a client while it connects upstream; what it read then must not be lost
+  # (default timeouts here: the idle timeout would otherwise end a connection whose FIN was lost).
+  expect "client bytes and FIN sent while the upstream connect waits 1 s: all relayed after it" \
+    cx "$LOAD" halfclose 10.77.2.2 7008 32
+  expect "client FIN alone while the upstream connect waits 1 s: passed on, EOF comes back" \
+    cx "$LOAD" halfclose 10.77.2.2 7008 0
   stop_proxy; rc=$?; [ $rc -eq 0 ] || fail "limit instance: exit status $rc"
 fi
 
