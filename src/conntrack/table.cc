@@ -124,7 +124,7 @@ Entry loadEntry(const EntryCell& cell) {
   const auto word = [&cell](std::size_t i) {
     // atomic_ref needs a non-const object; it only loads here.
     return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(cell.words[i]))
-        .load(std::memory_order_relaxed);
+        .load(std::memory_order_acquire);
   };
   // The words are loaded one at a time but written into the copy in 16-byte pairs: the copy is
   // then read 16 bytes at a time (addresses, the reply path), and a 16-byte load from two 8-byte
