@@ -715,14 +715,16 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   // it as its reply means the packet belongs to that connection (its caller looks again).
   for (const std::uint32_t index : {shard_index, orig_as_reply_shard}) {
     Shard& holder = shards_[index];
-    const std::uint32_t existing = holder.find(orig, static_cast<std::uint32_t>(orig_hash));
-    if (existing == kNil) continue;
-    const std::uint32_t e = holder.slot(existing).ref >> 1;
-    if (!holder.entry(e).expired(now_ns)) {
+    Slot slot{};
+    Entry existing{};
+    if (holder.find(orig, static_cast<std::uint32_t>(orig_hash), &slot, &existing) == kNil) {
+      continue;
+    }
+    if (!existing.expired(now_ns)) {
       result.status = InsertStatus::kExists;
       return result;
     }
-    holder.removeEntry(hasher_, e);
+    holder.removeEntry(hasher_, slot.ref >> 1);
     ++holder.counters.reaped;
   }
 
@@ -858,10 +860,10 @@ std::optional<LookupHit> ConntrackTable::lookup(const FlowTuple& tuple) const {
   for (const std::uint32_t index : {first, second}) {
     const Shard& shard = shards_[index];
     std::lock_guard<SeqSpinLock> guard(shard.lock);
-    const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h.tuple));
-    if (pos == kNil) continue;
-    const Slot s = shard.slot(pos);
-    return LookupHit{static_cast<Direction>(s.ref & 1), viewOf(shard.entry(s.ref >> 1))};
+    Slot s{};
+    Entry entry{};
+    if (shard.find(tuple, static_cast<std::uint32_t>(h.tuple), &s, &entry) == kNil) continue;
+    return LookupHit{static_cast<Direction>(s.ref & 1), viewOf(entry)};
   }
   return std::nullopt;
 }
@@ -872,9 +874,9 @@ bool ConntrackTable::remove(const FlowTuple& tuple) {
   for (const std::uint32_t index : {first, second}) {
     Shard& shard = shards_[index];
     std::lock_guard<SeqSpinLock> guard(shard.lock);
-    const std::uint32_t pos = shard.find(tuple, static_cast<std::uint32_t>(h.tuple));
-    if (pos == kNil) continue;
-    shard.removeEntry(hasher_, shard.slot(pos).ref >> 1);
+    Slot s{};
+    if (shard.find(tuple, static_cast<std::uint32_t>(h.tuple), &s) == kNil) continue;
+    shard.removeEntry(hasher_, s.ref >> 1);
     ++shard.counters.removed;
     return true;
   }
@@ -919,10 +921,10 @@ OriginalDstResult ConntrackTable::originalDst(std::uint8_t protocol,
   for (const std::uint32_t index : {as_reply, as_original}) {
     const Shard& shard = shards_[index];
     std::lock_guard<SeqSpinLock> guard(shard.lock);
-    const std::uint32_t pos = shard.find(reply, static_cast<std::uint32_t>(h.tuple));
-    if (pos == kNil) continue;
-    const Slot s = shard.slot(pos);
-    return answerOf(shard.entry(s.ref >> 1), s);
+    Slot s{};
+    Entry entry{};
+    if (shard.find(reply, static_cast<std::uint32_t>(h.tuple), &s, &entry) == kNil) continue;
+    return answerOf(entry, s);
   }
   result.status = OriginalDstStatus::kNotTracked;
   return result;
