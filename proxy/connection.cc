@@ -56,6 +56,12 @@ namespace xredir::proxy {
 
 namespace {
 
+// readsClient: the states in which the client's recv runs (from accept until closing).
+bool readsClient(ConnState state) {
+  return state == ConnState::kResolving || state == ConnState::kConnecting ||
+         state == ConnState::kSendingHeader || state == ConnState::kRelaying;
+}
+
 void setNoDelay(int fd) {
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -337,12 +343,6 @@ void ConnectionTable::startRelay(Connection& c) {
     armRecv(c, /*to_upstream=*/true);
   }
   armRecv(c, /*to_upstream=*/false);
-}
-
-// readsClient: the states in which the client's recv runs (from accept until closing).
-bool ConnectionTable::readsClient(ConnState state) {
-  return state == ConnState::kResolving || state == ConnState::kConnecting ||
-         state == ConnState::kSendingHeader || state == ConnState::kRelaying;
 }
 
 void ConnectionTable::armRecv(Connection& c, bool to_upstream) {

@@ -113,7 +113,6 @@ class ConnectionTable final : public OdstSink {
   void onConnect(Connection& c, int res);
   void sendHeader(Connection& c);
   void startRelay(Connection& c);
-  static bool readsClient(ConnState state);
   void armRecv(Connection& c, bool to_upstream);
   void armSend(Connection& c, bool to_upstream);
   void onRecv(Connection& c, bool to_upstream, const io_uring_cqe& cqe, std::int64_t now_ns);
