@@ -53,6 +53,38 @@ enum class RewriteStatus : std::uint8_t {
                                              const Endpoint* new_src,
                                              const Endpoint* new_dst);
 
+// ChecksumDeltas are what a translation adds to a packet's checksums, RFC 1624 eqn. 3's
+// sum(~m) + sum(m') folded: `ip` for the IPv4 header checksum (the two addresses), `transport`
+// for the TCP/UDP checksum (the addresses, through the pseudo-header, and the two ports).
+// Conntrack computes them once per connection, as VPP's NAT keeps them in its flows, so that an
+// established packet's rewrite adds two numbers instead of summing its fields. In the machine's
+// byte order: meaningful only to rewriteWithDeltas in the same process.
+struct ChecksumDeltas {
+  std::uint16_t ip = 0;
+  std::uint16_t transport = 0;
+  // inverse is the deltas of the translation back. Exact unless every word the translation
+  // back replaces is zero (all-zero addresses and ports), when it may give -0 for +0 in a
+  // checksum that was 0xffff (which a computed checksum never is); both verify.
+  [[nodiscard]] ChecksumDeltas inverse() const;
+  friend bool operator==(const ChecksumDeltas&, const ChecksumDeltas&) = default;
+};
+
+// translationDeltas returns the deltas of rewriting a packet whose endpoints are (src, dst)
+// into (to_src, to_dst). All four of one family.
+[[nodiscard]] ChecksumDeltas translationDeltas(const Endpoint& src,
+                                               const Endpoint& dst,
+                                               const Endpoint& to_src,
+                                               const Endpoint& to_dst);
+
+// rewriteWithDeltas is rewriteEndpoints of both sides with the checksums updated by `deltas`,
+// which must be translationDeltas(the frame's endpoints, new_src, new_dst): the same bytes,
+// without summing the fields per packet. Same refusals as rewriteEndpoints.
+[[nodiscard]] RewriteStatus rewriteWithDeltas(std::span<std::uint8_t> frame,
+                                              ParsedPacket& parsed,
+                                              const Endpoint& new_src,
+                                              const Endpoint& new_dst,
+                                              ChecksumDeltas deltas);
+
 // setDstMac and setSrcMac overwrite the Ethernet addresses. Return false, changing nothing,
 // when the frame is shorter than an Ethernet header.
 bool setDstMac(std::span<std::uint8_t> frame, const MacAddr& mac);

@@ -18,31 +18,55 @@ constexpr std::size_t kIpv6DstOffset = 24;
 constexpr std::size_t kTcpChecksumOffset = 16;
 constexpr std::size_t kUdpChecksumOffset = 6;
 
-// ChecksumDelta accumulates RFC 1624 eqn. 3 over several changed words and applies it once:
-// HC' = ~(~HC + sum(~m) + sum(m')).
-class ChecksumDelta {
+// DeltaSum accumulates RFC 1624 eqn. 3's sum(~m) + sum(m') over changed fields. It sums words
+// in the machine's byte order, as they lie in the frame: a one's-complement sum commutes with
+// swapping the bytes of every word (RFC 1071 §2(B)), so fields and checksums loaded unswapped
+// and results stored the same way give the checksum the big-endian sum would, at a quarter of
+// the instructions of a sum of swapped 16-bit words (an address is one or four 32-bit words).
+class DeltaSum {
  public:
-  void addWords(const std::uint8_t* old_bytes, const std::uint8_t* new_bytes, std::size_t len) {
-    for (std::size_t i = 0; i + 1 < len; i += 2) {
-      add(wire::load16(old_bytes + i), wire::load16(new_bytes + i));
+  template <std::size_t kLen>
+  void addField(const std::uint8_t* old_bytes, const std::uint8_t* new_bytes) {
+    static_assert(kLen % 4 == 0);
+    for (std::size_t i = 0; i < kLen; i += 4) {
+      std::uint32_t old_word;
+      std::uint32_t new_word;
+      std::memcpy(&old_word, old_bytes + i, 4);
+      std::memcpy(&new_word, new_bytes + i, 4);
+      sum_ += static_cast<std::uint32_t>(~old_word);
+      sum_ += new_word;
     }
   }
-  void add(std::uint16_t old_word, std::uint16_t new_word) {
-    sum_ += static_cast<std::uint16_t>(~old_word);
-    sum_ += new_word;
+  void addPort(std::uint16_t old_port, std::uint16_t new_port) {
+    sum_ += static_cast<std::uint16_t>(~nativePort(old_port));
+    sum_ += nativePort(new_port);
   }
-  ChecksumDelta plus(const ChecksumDelta& other) const {
-    ChecksumDelta sum = *this;
-    sum.sum_ += other.sum_;
-    return sum;
-  }
-  std::uint16_t apply(std::uint16_t checksum) const {
-    return static_cast<std::uint16_t>(~checksumFold(sum_ + static_cast<std::uint16_t>(~checksum)));
-  }
+  // folded is the sum as a 16-bit one's-complement value: 0 only when every term was 0, so an
+  // update with it gives the checksum the unfolded sum would.
+  std::uint16_t folded() const { return checksumFold(sum_); }
 
  private:
-  std::uint32_t sum_ = 0;  // at most 18 words of 0xffff pairs: no overflow
+  // nativePort is a host-order port as its two wire bytes read in the machine's order.
+  static std::uint16_t nativePort(std::uint16_t port) {
+    std::uint8_t wire_bytes[2];
+    wire::store16(wire_bytes, port);
+    std::uint16_t v;
+    std::memcpy(&v, wire_bytes, 2);
+    return v;
+  }
+  std::uint64_t sum_ = 0;  // at most ten 32-bit words and four 16-bit ones: no overflow
 };
+
+// updateChecksum is RFC 1624 eqn. 3, HC' = ~(~HC + delta), on a checksum field in the frame.
+// The sum of two 16-bit values folds in one step.
+void updateChecksum(std::uint8_t* field, std::uint16_t delta) {
+  std::uint16_t checksum;
+  std::memcpy(&checksum, field, 2);
+  std::uint32_t sum = static_cast<std::uint16_t>(~checksum) + std::uint32_t{delta};
+  sum = (sum & 0xffffU) + (sum >> 16);
+  checksum = static_cast<std::uint16_t>(~sum);
+  std::memcpy(field, &checksum, 2);
+}
 
 bool setMac(std::span<std::uint8_t> frame, std::size_t offset, const MacAddr& mac) {
   if (frame.size() < kEthernetHeaderSize) return false;
@@ -50,19 +74,12 @@ bool setMac(std::span<std::uint8_t> frame, std::size_t offset, const MacAddr& ma
   return true;
 }
 
-// SideRewrite is what one side (source or destination) of a rewrite touches in the frame.
-struct SideRewrite {
-  std::uint8_t* addr;
-  std::uint8_t* port;
-  const Endpoint* to;
-};
-
-}  // namespace
-
-RewriteStatus rewriteEndpoints(std::span<std::uint8_t> frame,
-                               ParsedPacket& parsed,
-                               const Endpoint* new_src,
-                               const Endpoint* new_dst) {
+// checkRewritable refuses what no rewrite may touch (see RewriteStatus). A null endpoint is a
+// side left as it is.
+RewriteStatus checkRewritable(std::span<const std::uint8_t> frame,
+                              const ParsedPacket& parsed,
+                              const Endpoint* new_src,
+                              const Endpoint* new_dst) {
   if ((new_src != nullptr && new_src->addr.family != parsed.family) ||
       (new_dst != nullptr && new_dst->addr.family != parsed.family)) {
     return RewriteStatus::kFamilyMismatch;
@@ -75,53 +92,119 @@ RewriteStatus rewriteEndpoints(std::span<std::uint8_t> frame,
   const bool v4 = parsed.family == Family::kV4;
   const std::size_t ip_header_min = v4 ? kIpv4MinHeaderSize : kIpv6HeaderSize;
   const std::size_t l4_header_min = tcp ? kTcpMinHeaderSize : kUdpHeaderSize;
-  // Re-check what this function touches, so a mismatched `parsed` cannot write out of bounds.
+  // Re-check what a rewrite touches, so a mismatched `parsed` cannot write out of bounds.
   if (parsed.l3_offset + ip_header_min > parsed.l4_offset ||
       parsed.l4_offset + l4_header_min > frame.size()) {
     return RewriteStatus::kOutOfBounds;
   }
-  if (new_src == nullptr && new_dst == nullptr) return RewriteStatus::kOk;
+  return RewriteStatus::kOk;
+}
 
+// deltasOf sums the deltas of the sides that change (a null target: a side left as it is).
+template <std::size_t kAddrLen>
+ChecksumDeltas deltasOf(const Endpoint* src,
+                        const Endpoint* dst,
+                        const Endpoint* to_src,
+                        const Endpoint* to_dst) {
+  DeltaSum addresses;
+  DeltaSum ports;
+  if (to_src != nullptr) {
+    addresses.addField<kAddrLen>(src->addr.bytes.data(), to_src->addr.bytes.data());
+    ports.addPort(src->port, to_src->port);
+  }
+  if (to_dst != nullptr) {
+    addresses.addField<kAddrLen>(dst->addr.bytes.data(), to_dst->addr.bytes.data());
+    ports.addPort(dst->port, to_dst->port);
+  }
+  return ChecksumDeltas{addresses.folded(),
+                        checksumFold(std::uint64_t{addresses.folded()} + ports.folded())};
+}
+
+// writeRewrite writes a checked rewrite: the sides given, for an address of kAddrLen bytes (a
+// constant, so that the copies are fixed-size moves), and both checksums updated by `deltas`.
+template <std::size_t kAddrLen>
+void writeRewrite(std::span<std::uint8_t> frame,
+                  ParsedPacket& parsed,
+                  const Endpoint* new_src,
+                  const Endpoint* new_dst,
+                  ChecksumDeltas deltas) {
+  constexpr bool kV4 = kAddrLen == 4;
+  const bool tcp = parsed.protocol == kIpProtoTcp;
   std::uint8_t* ip = frame.data() + parsed.l3_offset;
   std::uint8_t* l4 = frame.data() + parsed.l4_offset;
-  const std::size_t addr_len = v4 ? 4 : 16;
-  const SideRewrite sides[2] = {
-      {ip + (v4 ? kIpv4SrcOffset : kIpv6SrcOffset), l4, new_src},
-      {ip + (v4 ? kIpv4DstOffset : kIpv6DstOffset), l4 + 2, new_dst},
-  };
-  // One delta for both addresses (the IPv4 header checksum), extended by both ports for the
-  // transport checksum, which covers the addresses through the pseudo-header.
-  ChecksumDelta address_delta;
-  ChecksumDelta port_delta;
-  for (const SideRewrite& side : sides) {
-    if (side.to == nullptr) continue;
-    address_delta.addWords(side.addr, side.to->addr.bytes.data(), addr_len);
-    port_delta.add(wire::load16(side.port), side.to->port);
-  }
-  if (v4) {
-    std::uint8_t* ip_checksum = ip + kIpv4ChecksumOffset;
-    wire::store16(ip_checksum, address_delta.apply(wire::load16(ip_checksum)));
-  }
+  if constexpr (kV4) updateChecksum(ip + kIpv4ChecksumOffset, deltas.ip);
   std::uint8_t* l4_checksum = l4 + (tcp ? kTcpChecksumOffset : kUdpChecksumOffset);
-  const std::uint16_t old_l4 = wire::load16(l4_checksum);
   // UDP checksum 0 is "none" over IPv4 and must stay so; over IPv6 it is invalid and the
-  // receiver drops it either way, so it is left alone too.
-  if (!(udp && old_l4 == 0)) {
-    const std::uint16_t updated = address_delta.plus(port_delta).apply(old_l4);
-    wire::store16(l4_checksum, udp ? udpChecksumOnWire(updated) : updated);
-  }
-  for (const SideRewrite& side : sides) {
-    if (side.to == nullptr) continue;
-    std::memcpy(side.addr, side.to->addr.bytes.data(), addr_len);
-    wire::store16(side.port, side.to->port);
+  // receiver drops it either way, so it is left alone too. A computed 0 goes out as 0xffff.
+  // (0 and 0xffff read the same in either byte order.)
+  if (tcp) {
+    updateChecksum(l4_checksum, deltas.transport);
+  } else if (l4_checksum[0] != 0 || l4_checksum[1] != 0) {
+    updateChecksum(l4_checksum, deltas.transport);
+    if (l4_checksum[0] == 0 && l4_checksum[1] == 0) l4_checksum[0] = l4_checksum[1] = 0xff;
   }
   if (new_src != nullptr) {
+    std::memcpy(ip + (kV4 ? kIpv4SrcOffset : kIpv6SrcOffset), new_src->addr.bytes.data(), kAddrLen);
+    wire::store16(l4, new_src->port);
     parsed.src = new_src->addr;
     parsed.sport = new_src->port;
   }
   if (new_dst != nullptr) {
+    std::memcpy(ip + (kV4 ? kIpv4DstOffset : kIpv6DstOffset), new_dst->addr.bytes.data(), kAddrLen);
+    wire::store16(l4 + 2, new_dst->port);
     parsed.dst = new_dst->addr;
     parsed.dport = new_dst->port;
+  }
+}
+
+}  // namespace
+
+ChecksumDeltas ChecksumDeltas::inverse() const {
+  // One's-complement negation. A folded delta of 0xffff (-0) negates to +0 and 0 to -0, which
+  // is what the translation back sums to unless every word it replaces is zero.
+  const auto negate = [](std::uint16_t d) {
+    const auto n = static_cast<std::uint16_t>(~d);
+    return n == 0 ? std::uint16_t{0xffff} : n;
+  };
+  return ChecksumDeltas{negate(ip), negate(transport)};
+}
+
+ChecksumDeltas translationDeltas(const Endpoint& src,
+                                 const Endpoint& dst,
+                                 const Endpoint& to_src,
+                                 const Endpoint& to_dst) {
+  return src.addr.family == Family::kV4 ? deltasOf<4>(&src, &dst, &to_src, &to_dst)
+                                        : deltasOf<16>(&src, &dst, &to_src, &to_dst);
+}
+
+RewriteStatus rewriteEndpoints(std::span<std::uint8_t> frame,
+                               ParsedPacket& parsed,
+                               const Endpoint* new_src,
+                               const Endpoint* new_dst) {
+  const RewriteStatus checked = checkRewritable(frame, parsed, new_src, new_dst);
+  if (checked != RewriteStatus::kOk) return checked;
+  if (new_src == nullptr && new_dst == nullptr) return RewriteStatus::kOk;
+  const Endpoint src{parsed.src, parsed.sport};
+  const Endpoint dst{parsed.dst, parsed.dport};
+  if (parsed.family == Family::kV4) {
+    writeRewrite<4>(frame, parsed, new_src, new_dst, deltasOf<4>(&src, &dst, new_src, new_dst));
+  } else {
+    writeRewrite<16>(frame, parsed, new_src, new_dst, deltasOf<16>(&src, &dst, new_src, new_dst));
+  }
+  return RewriteStatus::kOk;
+}
+
+RewriteStatus rewriteWithDeltas(std::span<std::uint8_t> frame,
+                                ParsedPacket& parsed,
+                                const Endpoint& new_src,
+                                const Endpoint& new_dst,
+                                ChecksumDeltas deltas) {
+  const RewriteStatus checked = checkRewritable(frame, parsed, &new_src, &new_dst);
+  if (checked != RewriteStatus::kOk) return checked;
+  if (parsed.family == Family::kV4) {
+    writeRewrite<4>(frame, parsed, &new_src, &new_dst, deltas);
+  } else {
+    writeRewrite<16>(frame, parsed, &new_src, &new_dst, deltas);
   }
   return RewriteStatus::kOk;
 }

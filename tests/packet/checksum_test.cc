@@ -29,6 +29,25 @@ TEST(ChecksumTest, Rfc1071WorkedExample) {
   EXPECT_EQ(internetChecksum(data), 0x220d);
 }
 
+TEST(ChecksumTest, FoldKeepsTheValueModuloFfffAndZeroOnlyForZero) {
+  // End-around carry, one 16-bit step at a time, is the definition the fixed steps must match.
+  const auto reference = [](std::uint64_t sum) {
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<std::uint16_t>(sum);
+  };
+  const std::uint64_t edges[] = {
+      0,          1,           0xfffe,      0xffff, 0x10000,           0x1fffe,
+      0xffffffff, 0x100000000, 0x1fffffffe, ~0ULL,  0xffff0000ffffULL, 0x8000000000000000ULL};
+  for (const std::uint64_t sum : edges) EXPECT_EQ(checksumFold(sum), reference(sum)) << sum;
+  EXPECT_EQ(checksumFold(0), 0);
+  EXPECT_EQ(checksumFold(0xffff0000ULL), 0xffff);  // nonzero multiple of 0xffff: -0, not +0
+  std::mt19937_64 rng(1624);
+  for (int i = 0; i < 100000; ++i) {
+    const std::uint64_t sum = rng() >> (rng() % 64);
+    ASSERT_EQ(checksumFold(sum), reference(sum)) << sum;
+  }
+}
+
 TEST(ChecksumTest, OddLengthPadsWithZeroByte) {
   // 0001 f203 f4f5 f6 + padding byte 00: ddf2 - f7 = dcfb, complement 2304.
   const std::vector<std::uint8_t> data{0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6};

@@ -120,6 +120,58 @@ TEST(RewriteTest, RandomFramesMatchBuilderVerifyAndRoundTrip) {
   }
 }
 
+TEST(RewriteTest, DeltasComputedOnceGiveTheSameBytesBothWays) {
+  // A connection's deltas, computed once from its tuples, applied to many frames of it: each
+  // must come out exactly as the builder makes it, and the inverse must restore the original.
+  std::mt19937 rng(1624);
+  for (int round = 0; round < 3000; ++round) {
+    const PacketSpec spec = randomSpec(rng);
+    const BuiltPacket original = buildPacket(spec);
+    PacketSpec translated = spec;
+    translated.src = {randomAddr(rng, spec.src.addr.family), randomPort(rng)};
+    translated.dst = {randomAddr(rng, spec.dst.addr.family), randomPort(rng)};
+    if (rng() % 4 == 0) translated.src = spec.src;  // a destination-only translation
+    const ChecksumDeltas deltas =
+        translationDeltas(spec.src, spec.dst, translated.src, translated.dst);
+
+    std::vector<std::uint8_t> frame = original.bytes;
+    ParsedPacket parsed;
+    ASSERT_EQ(parsePacket(frame, parsed), ParseStatus::kOk);
+    ASSERT_EQ(rewriteWithDeltas(frame, parsed, translated.src, translated.dst, deltas),
+              RewriteStatus::kOk);
+    ASSERT_EQ(frame, buildPacket(translated).bytes) << "round " << round;
+    EXPECT_EQ(parsed.src, translated.src.addr);
+    EXPECT_EQ(parsed.sport, translated.src.port);
+    EXPECT_EQ(parsed.dst, translated.dst.addr);
+    EXPECT_EQ(parsed.dport, translated.dst.port);
+
+    EXPECT_EQ(deltas.inverse(),
+              translationDeltas(translated.src, translated.dst, spec.src, spec.dst));
+    ASSERT_EQ(rewriteWithDeltas(frame, parsed, spec.src, spec.dst, deltas.inverse()),
+              RewriteStatus::kOk);
+    ASSERT_EQ(frame, original.bytes) << "round " << round;
+  }
+}
+
+TEST(RewriteTest, DeltasRefuseWhatRewritesRefuse) {
+  PacketSpec spec{};
+  spec.src = {v4("10.0.0.1"), 1000};
+  spec.dst = {v4("10.0.0.2"), 80};
+  spec.protocol = kIpProtoTcp;
+  std::vector<std::uint8_t> frame = buildPacket(spec).bytes;
+  const std::vector<std::uint8_t> before = frame;
+  ParsedPacket parsed;
+  ASSERT_EQ(parsePacket(frame, parsed), ParseStatus::kOk);
+  const Endpoint v6_dst{v6("2001:db8::1"), 80};
+  EXPECT_EQ(rewriteWithDeltas(frame, parsed, spec.src, v6_dst, ChecksumDeltas{}),
+            RewriteStatus::kFamilyMismatch);
+  ParsedPacket lying = parsed;
+  lying.l4_offset = static_cast<std::uint32_t>(frame.size()) - 4;
+  EXPECT_EQ(rewriteWithDeltas(frame, lying, spec.src, spec.dst, ChecksumDeltas{}),
+            RewriteStatus::kOutOfBounds);
+  EXPECT_EQ(frame, before);
+}
+
 TEST(RewriteTest, BothSidesRefusedWritesNothing) {
   // One side of the wrong family refuses the whole rewrite, the valid side included.
   BuiltPacket b = buildPacket({.payload = {1, 2, 3}});
