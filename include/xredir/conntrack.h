@@ -54,6 +54,7 @@
 #include "xredir/conntrack_tuple.h"
 #include "xredir/ip_addr.h"
 #include "xredir/packet.h"
+#include "xredir/packet_rewrite.h"
 
 namespace xredir {
 
@@ -138,6 +139,7 @@ struct TrackResult {
   bool rewrite = false;
   bool state_invalid = false;  // the TCP state machine refused the packet (state unchanged)
   FlowTuple target;
+  ChecksumDeltas deltas;  // of rewriting the packet's tuple into `target` (packet_rewrite.h)
   ReplyPath reply_path;
 };
 

@@ -12,7 +12,9 @@
 
 #include <cstdint>
 
+#include "xredir/conntrack_clock.h"
 #include "xredir/conntrack_tuple.h"
+#include "xredir/packet.h"
 
 namespace xredir {
 
@@ -38,7 +40,13 @@ const char* tcpStateName(TcpState s);  // "SYN_SENT", ... as conntrack -L prints
 enum class TcpEvent : std::uint8_t { kSyn = 0, kSynAck, kFin, kAck, kRst, kNone };
 
 // tcpEventFromFlags classifies the TCP flags byte (kTcpSyn, kTcpAck, ... of packet.h).
-TcpEvent tcpEventFromFlags(std::uint8_t tcp_flags);
+inline TcpEvent tcpEventFromFlags(std::uint8_t tcp_flags) {
+  if (tcp_flags & kTcpRst) return TcpEvent::kRst;
+  if (tcp_flags & kTcpSyn) return (tcp_flags & kTcpAck) ? TcpEvent::kSynAck : TcpEvent::kSyn;
+  if (tcp_flags & kTcpFin) return TcpEvent::kFin;
+  if (tcp_flags & kTcpAck) return TcpEvent::kAck;
+  return TcpEvent::kNone;
+}
 
 // TcpVerdict says what the state machine made of a packet. Linux's sIV ("invalid") and sIG
 // ("ignore") are not states but outcomes: the state and the timeout stay as they were.
@@ -55,8 +63,70 @@ struct TcpTransition {
   TcpState next;
 };
 
-// tcpTransition applies Linux's tcp_conntracks[dir][event][state] to one packet.
-TcpTransition tcpTransition(TcpState current, Direction dir, TcpEvent event);
+namespace tcp_detail {
+
+// Table cells: a state, or one of the two outcomes that are not states.
+enum Cell : std::uint8_t {
+  sNO = 0,
+  sSS,
+  sSR,
+  sES,
+  sFW,
+  sCW,
+  sLA,
+  sTW,
+  sCL,
+  sIV = 100,  // invalid
+  sIG = 101,  // ignore
+};
+
+// kTransitions[dir][event][state], Linux's tcp_conntracks[2][6][TCP_CONNTRACK_MAX] without
+// the sS2 (SYN_SENT2) column. Where Linux enters sS2 (a SYN in the reply direction while
+// SYN_SENT: simultaneous open) or re-enters SYN_SENT on a reply-direction SYN in TIME_WAIT
+// (the server switching roles), this table ignores the packet instead: xredir's connections
+// have a fixed client, the side whose SYN created them.
+constexpr Cell kTransitions[2][6][kNumTcpStates] = {
+    {
+        // Original direction.
+        //          sNO  sSS  sSR  sES  sFW  sCW  sLA  sTW  sCL
+        /* syn    */ {sSS, sSS, sIG, sIG, sIG, sIG, sIG, sSS, sSS},
+        /* synack */ {sIV, sIV, sSR, sIV, sIV, sIV, sIV, sIV, sIV},
+        /* fin    */ {sIV, sIV, sFW, sFW, sLA, sLA, sLA, sTW, sCL},
+        /* ack    */ {sES, sIV, sES, sES, sCW, sCW, sTW, sTW, sCL},
+        /* rst    */ {sIV, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL},
+        /* none   */ {sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV},
+    },
+    {
+        // Reply direction.
+        //          sNO  sSS  sSR  sES  sFW  sCW  sLA  sTW  sCL
+        /* syn    */ {sIV, sIG, sIV, sIV, sIV, sIV, sIV, sIG, sIV},
+        /* synack */ {sIV, sSR, sIG, sIG, sIG, sIG, sIG, sIG, sIG},
+        /* fin    */ {sIV, sIV, sFW, sFW, sLA, sLA, sLA, sTW, sCL},
+        /* ack    */ {sIV, sIG, sSR, sES, sCW, sCW, sTW, sTW, sCL},
+        /* rst    */ {sIV, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL},
+        /* none   */ {sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV},
+    },
+};
+
+}  // namespace tcp_detail
+
+// tcpTransition applies Linux's tcp_conntracks[dir][event][state] to one packet. Inline, as
+// the table: every tracked TCP packet runs it.
+inline TcpTransition tcpTransition(TcpState current, Direction dir, TcpEvent event) {
+  const tcp_detail::Cell cell =
+      tcp_detail::kTransitions[static_cast<int>(dir)][static_cast<int>(event)]
+                              [static_cast<int>(current)];
+  if (cell == tcp_detail::sIV) return {TcpVerdict::kInvalid, current};
+  if (cell == tcp_detail::sIG) return {TcpVerdict::kIgnore, current};
+  const auto next = static_cast<TcpState>(cell);
+  // Linux (tcp_packet): "Attempt to reopen a closed/aborted connection. Delete this
+  // connection and look up again."
+  if (dir == Direction::kOriginal && event == TcpEvent::kSyn &&
+      (current == TcpState::kTimeWait || current == TcpState::kClose)) {
+    return {TcpVerdict::kReopen, next};
+  }
+  return {TcpVerdict::kAdvance, next};
+}
 
 // Linux's default TCP timeouts (nf_conntrack_proto_tcp.c, tcp_timeouts[]; sysctls
 // net.netfilter.nf_conntrack_tcp_timeout_*).
@@ -74,7 +144,39 @@ inline constexpr std::uint64_t kUdpTimeoutUnrepliedS = 30;
 inline constexpr std::uint64_t kUdpTimeoutStreamS = 120;
 
 // tcpTimeoutNs returns the idle timeout of a TCP connection in `state`.
-std::uint64_t tcpTimeoutNs(TcpState state);
+inline std::uint64_t tcpTimeoutNs(TcpState state) {
+  std::uint64_t s = 0;
+  switch (state) {
+    case TcpState::kNone:
+      s = kTcpTimeoutCloseS;
+      break;  // never stored; shortest is safest
+    case TcpState::kSynSent:
+      s = kTcpTimeoutSynSentS;
+      break;
+    case TcpState::kSynRecv:
+      s = kTcpTimeoutSynRecvS;
+      break;
+    case TcpState::kEstablished:
+      s = kTcpTimeoutEstablishedS;
+      break;
+    case TcpState::kFinWait:
+      s = kTcpTimeoutFinWaitS;
+      break;
+    case TcpState::kCloseWait:
+      s = kTcpTimeoutCloseWaitS;
+      break;
+    case TcpState::kLastAck:
+      s = kTcpTimeoutLastAckS;
+      break;
+    case TcpState::kTimeWait:
+      s = kTcpTimeoutTimeWaitS;
+      break;
+    case TcpState::kClose:
+      s = kTcpTimeoutCloseS;
+      break;
+  }
+  return s * kNanosPerSecond;
+}
 
 // tcpIsClosing is true for FIN_WAIT .. CLOSE: Linux's tcp_can_early_drop() lets early_drop
 // evict such connections even when assured.

@@ -114,10 +114,17 @@ StepResult stepPacket(ConntrackTable& table,
                       const StepInput& in);
 
 // applyTranslation rewrites `frame` so that its tuple becomes `target` in one rewriteEndpoints
-// call, touching only the sides that differ. Used by stepPacket; public for the fast-path
-// benchmark.
+// call, touching only the sides that differ, with the checksum changes summed from the fields.
+// For a tuple known only as a target (the fast-path benchmark's naive table).
 [[nodiscard]] RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
                                              ParsedPacket& parsed,
                                              const FlowTuple& target);
+
+// applyTranslation of a conntrack hit (`hit.rewrite` set; the frame's tuple is the one
+// trackPacket was given): rewrites it into `hit.target` with the connection's stored checksum
+// deltas. What stepPacket and the datapath's reply path use.
+[[nodiscard]] RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
+                                             ParsedPacket& parsed,
+                                             const TrackResult& hit);
 
 }  // namespace xredir

@@ -23,7 +23,7 @@ StepResult finishHit(std::span<std::uint8_t> frame,
   if (tr.state_invalid) r.detail = StepDetail::kInvalidTcpState;
   if (tr.dir == Direction::kReply) r.reply_path = tr.reply_path;
   if (!tr.rewrite) return r;
-  if (applyTranslation(frame, parsed, tr.target) != RewriteStatus::kOk) {
+  if (applyTranslation(frame, parsed, tr) != RewriteStatus::kOk) {
     r.action = StepAction::kError;
     r.detail = StepDetail::kRewriteFailed;
     return r;
@@ -130,6 +130,7 @@ std::optional<StepDetail> describeNewConnection(const Verdict& verdict,
       first.dir = Direction::kOriginal;
       first.target = ir.target;
       first.rewrite = !(ir.target == tuple);
+      first.deltas = translationDeltas(tuple.src(), tuple.dst(), ir.target.src(), ir.target.dst());
       return decided(finishHit(frame, parsed, first, StepDetail::kNewFlow));
     }
     case InsertStatus::kExists: {
@@ -163,6 +164,12 @@ RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
   const Endpoint src = target.src();
   return rewriteEndpoints(frame, parsed, src_changes ? &src : nullptr,
                           dst_changes ? &dst : nullptr);
+}
+
+RewriteStatus applyTranslation(std::span<std::uint8_t> frame,
+                               ParsedPacket& parsed,
+                               const TrackResult& hit) {
+  return rewriteWithDeltas(frame, parsed, hit.target.src(), hit.target.dst(), hit.deltas);
 }
 
 StepResult stepPacket(ConntrackTable& table,

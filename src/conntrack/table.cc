@@ -14,6 +14,7 @@
 
 #include "xredir/conntrack.h"
 #include "xredir/conntrack_clock.h"
+#include "xredir/packet_rewrite.h"
 #include "xredir/seq_spin_lock.h"
 
 namespace xredir {
@@ -37,7 +38,8 @@ constexpr std::uint32_t kGaveUp = kNil - 1;  // find: probe limit reached (optim
 // connection, its destination. Such a connection's reply path is the injection pair, which the
 // datapath knows, so the bytes of the reply path hold that address instead (`path` and
 // `reply_dst_addr` share storage; kSrcTranslated says which): a connection stays 88 bytes
-// (static_assert below), i.e. 112 with its index slots.
+// (static_assert below), i.e. 112 with its index slots. The translation's checksum deltas fill
+// what was the entry's padding.
 struct Entry {
   std::array<std::uint8_t, 16> client_addr;     // original src (== reply dst unless src translated)
   std::array<std::uint8_t, 16> orig_dst_addr;   // original dst
@@ -59,7 +61,8 @@ struct Entry {
   std::uint8_t protocol;
   Family family;
   TcpState tcp_state;
-  std::uint8_t flags;  // 0 while free
+  std::uint8_t flags;     // 0 while free
+  ChecksumDeltas deltas;  // the original direction's translation; the reply's is its inverse
 
   const std::array<std::uint8_t, 16>& replyDst() const {
     return (flags & kSrcTranslated) ? reply_dst_addr : client_addr;
@@ -285,21 +288,24 @@ struct alignas(64) ConntrackTable::Shard {
   // find returns the slot position holding `t` (its slot in *found_slot and its entry in
   // *found, when given), or kNil. Under the lock a probe always ends (the index is at most 2/3
   // full); an optimistic reader, who may see slots from several moments, passes a probe limit
-  // and gets kGaveUp when it is reached.
+  // and gets kGaveUp when it is reached. Candidates are loaded straight into *found (copying a
+  // match out afterwards was a tenth of an established packet's conntrack work), so after a
+  // miss it holds the last candidate compared.
   std::uint32_t find(const FlowTuple& t,
                      std::uint32_t tag,
                      Slot* found_slot = nullptr,
                      Entry* found = nullptr,
                      std::uint32_t max_probes = 0xffffffffU) const {
+    Entry scratch;
+    Entry& candidate = found != nullptr ? *found : scratch;
     std::uint32_t pos = home(tag);
     for (std::uint32_t probes = 0; probes < max_probes; ++probes, pos = next(pos)) {
       const Slot s = slot(pos);
       if (s.ref == kNil) return kNil;
       if (s.tag != tag) continue;
-      const Entry candidate = entry(s.ref >> 1);
+      candidate = entry(s.ref >> 1);
       if (candidate.matches(t, static_cast<Direction>(s.ref & 1))) {
         if (found_slot != nullptr) *found_slot = s;
-        if (found != nullptr) *found = candidate;
         return pos;
       }
     }
@@ -420,7 +426,7 @@ std::uint32_t ConntrackTable::shardOf(const Endpoint& client) const {
   return shardIndex(hasher_.endpointHash(client.addr.bytes, client.port), shard_count_);
 }
 
-std::pair<std::uint32_t, std::uint32_t> ConntrackTable::probeOrder(
+[[gnu::always_inline]] inline std::pair<std::uint32_t, std::uint32_t> ConntrackTable::probeOrder(
     const FlowTuple& tuple, const TupleHashes& hashes) const {
   // As an original the tuple lives in its source's shard, as a reply in its destination's. The
   // client's ephemeral port is usually the higher one, and the client's shard holds both.
@@ -496,6 +502,7 @@ void fillHit(const Entry& entry, Direction dir, TrackResult& result) {
   }
   target.protocol = entry.protocol;
   target.family = entry.family;
+  result.deltas = dir == Direction::kOriginal ? entry.deltas : entry.deltas.inverse();
   result.reply_path = entry.replyPath();
 }
 
@@ -531,13 +538,13 @@ TrackResult ConntrackTable::trackPacket(const FlowTuple& tuple,
   return result;
 }
 
-bool ConntrackTable::trackWithoutLock(const FlowTuple& tuple,
-                                      std::uint32_t tag,
-                                      std::uint32_t first,
-                                      std::uint32_t second,
-                                      std::uint8_t tcp_flags,
-                                      std::uint64_t now_ns,
-                                      TrackResult& result) {
+[[gnu::always_inline]] inline bool ConntrackTable::trackWithoutLock(const FlowTuple& tuple,
+                                                                    std::uint32_t tag,
+                                                                    std::uint32_t first,
+                                                                    std::uint32_t second,
+                                                                    std::uint8_t tcp_flags,
+                                                                    std::uint64_t now_ns,
+                                                                    TrackResult& result) {
   // Probe sequences are short at load <= 2/3; a longer one is left to the locked path.
   constexpr std::uint32_t kMaxProbes = 32;
   for (const std::uint32_t index : {first, second}) {
@@ -840,6 +847,8 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   entry.flags = static_cast<std::uint8_t>(kInUse | (dst_translated ? kDstTranslated : 0) |
                                           (remapped ? kSrcRemapped : 0) |
                                           (conn.translate_src ? kSrcTranslated : 0));
+  const FlowTuple target = reply.inverted();
+  entry.deltas = translationDeltas(orig.src(), orig.dst(), target.src(), target.dst());
   shard.store(e, entry);
   shard.insertSlot(static_cast<std::uint32_t>(orig_hash), makeRef(e, Direction::kOriginal));
   shard.insertSlot(static_cast<std::uint32_t>(reply_hash), makeRef(e, Direction::kReply));
@@ -850,7 +859,7 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   ++shard.counters.inserts;
   if (remapped) ++shard.counters.nat_port_remaps;
   result.status = InsertStatus::kInserted;
-  result.target = reply.inverted();
+  result.target = target;
   return result;
 }
 

@@ -274,13 +274,13 @@ Decision ConntrackProcessor::processInjected(std::span<std::uint8_t> frame, Pars
     // A later packet of a local connection (OUTPUT hook). A no-op entry (not translated): the
     // kernel forwards it, and the flow is remembered as pass-through by the worker.
     if (!t.rewrite) return {FrameAction::kToKernel, 0};
-    if (applyTranslation(frame, parsed, t.target) != RewriteStatus::kOk) {
+    if (applyTranslation(frame, parsed, t) != RewriteStatus::kOk) {
       bump(stats_.step_error);
       return {FrameAction::kDrop, 0};
     }
     return toProxy(frame);
   }
-  if (t.rewrite && applyTranslation(frame, parsed, t.target) != RewriteStatus::kOk) {
+  if (t.rewrite && applyTranslation(frame, parsed, t) != RewriteStatus::kOk) {
     bump(stats_.step_error);
     return {FrameAction::kDrop, 0};
   }

@@ -2,6 +2,8 @@
 // manual clock, assured as Linux, memory per connection.
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "test_util.h"
@@ -73,6 +75,29 @@ TEST(ConntrackTable, TrackPacketTranslatesBothWays) {
   EXPECT_EQ(back.dir, Direction::kReply);
   // The reply becomes the inverse of the original: the translation inverts.
   EXPECT_EQ(back.target, orig.inverted());
+}
+
+TEST(ConntrackTable, HitsCarryTheChecksumDeltasOfTheirRewrite) {
+  // The deltas stored at insert, on the lock-free path (established) and the locked one (the
+  // handshake), in both directions and both families, with a remapped client port too.
+  ConntrackTable table(smallConfig(64, 8));
+  for (const auto& [client, server, proxy] :
+       {std::tuple{"10.1.1.1:40000", "10.2.2.2:80", "169.254.7.1"},
+        std::tuple{"[2001:db8::1]:40000", "[2001:db8::2]:443", "fd00::7"}}) {
+    const FlowTuple orig = tuple(kIpProtoTcp, client, server);
+    const InsertResult ir = table.insert(redirect(orig, proxy, 15001, 15001, kTcpSyn), 0);
+    ASSERT_EQ(ir.status, InsertStatus::kInserted);
+    const FlowTuple reply = ir.target.inverted();
+    std::uint64_t now = 1;
+    using Packet = std::pair<FlowTuple, int>;
+    for (const auto& [t, flags] : {Packet{reply, kTcpSyn | kTcpAck}, Packet{orig, kTcpAck},
+                                   Packet{orig, kTcpAck}, Packet{reply, kTcpAck}}) {
+      const TrackResult tr = table.trackPacket(t, static_cast<std::uint8_t>(flags), ++now);
+      ASSERT_EQ(tr.status, TrackStatus::kHit);
+      EXPECT_EQ(tr.deltas, translationDeltas(t.src(), t.dst(), tr.target.src(), tr.target.dst()))
+          << client << " dir " << static_cast<int>(tr.dir);
+    }
+  }
 }
 
 // Drives a TCP connection to a state, then checks the state's timeout through the table.
