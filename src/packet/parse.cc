@@ -16,12 +16,21 @@ using wire::load32;
 // fields); a fragment reaching past it is the "ping of death" shape and is refused.
 constexpr std::uint32_t kMaxDatagramSize = 65535;
 
-// setAddr stores an address as one zero-padded 16-byte value, so that the per-packet code
-// that copies it on reads back a single store (two overlapping stores would stall the load).
+// setAddr stores an address as one 16-byte store (an IPv4 address zero-padded in a vector
+// register), so that the per-packet code that copies it on with a 16-byte load gets it by store
+// forwarding. Built in a plain array, GCC stored an IPv4 address as two 8-byte halves, and the
+// load that spans them waited for both to reach the cache (4 ns per packet).
 void setAddr(IpAddr& addr, Family family, const std::uint8_t* p) {
-  std::array<std::uint8_t, 16> bytes{};
-  std::memcpy(bytes.data(), p, family == Family::kV4 ? 4 : 16);
-  addr.bytes = bytes;
+  using Words = std::uint32_t __attribute__((vector_size(16)));
+  Words bytes;
+  if (family == Family::kV4) {
+    std::uint32_t v4;
+    std::memcpy(&v4, p, 4);
+    bytes = Words{v4, 0, 0, 0};
+  } else {
+    std::memcpy(&bytes, p, 16);
+  }
+  std::memcpy(addr.bytes.data(), &bytes, 16);
   addr.family = family;
 }
 
