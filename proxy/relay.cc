@@ -1,8 +1,8 @@
 // relay.cc: `xredir-relay`, the smallest real transparent relay: it accepts the connections
 // xredir redirected to it, asks xredir_original_dst() (include/xredir/odst.h) where each was
-// going, connects there and copies bytes both ways, one thread per connection. It exists for
-// the demo and the end-to-end tests until the io_uring proxy (xredir-proxy) replaces it; it
-// makes no claim to speed.
+// going, connects there and copies bytes both ways, one thread per connection. The daemon's
+// end-to-end tests use it as a proxy that is obviously right, so that they test the daemon and
+// not xredir-proxy (which has its own, tests/proxy/); it makes no claim to speed.
 //
 //   xredir-relay LISTEN_ADDR:PORT [--mark M]
 // Each accepted connection prints one line: `client -> original destination`.

@@ -10,7 +10,9 @@
 // been seen, without Linux 5.x's extra 2-second stream_ts delay.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 
 #include "xredir/conntrack_clock.h"
 #include "xredir/conntrack_tuple.h"
@@ -145,37 +147,14 @@ inline constexpr std::uint64_t kUdpTimeoutStreamS = 120;
 
 // tcpTimeoutNs returns the idle timeout of a TCP connection in `state`.
 inline std::uint64_t tcpTimeoutNs(TcpState state) {
-  std::uint64_t s = 0;
-  switch (state) {
-    case TcpState::kNone:
-      s = kTcpTimeoutCloseS;
-      break;  // never stored; shortest is safest
-    case TcpState::kSynSent:
-      s = kTcpTimeoutSynSentS;
-      break;
-    case TcpState::kSynRecv:
-      s = kTcpTimeoutSynRecvS;
-      break;
-    case TcpState::kEstablished:
-      s = kTcpTimeoutEstablishedS;
-      break;
-    case TcpState::kFinWait:
-      s = kTcpTimeoutFinWaitS;
-      break;
-    case TcpState::kCloseWait:
-      s = kTcpTimeoutCloseWaitS;
-      break;
-    case TcpState::kLastAck:
-      s = kTcpTimeoutLastAckS;
-      break;
-    case TcpState::kTimeWait:
-      s = kTcpTimeoutTimeWaitS;
-      break;
-    case TcpState::kClose:
-      s = kTcpTimeoutCloseS;
-      break;
-  }
-  return s * kNanosPerSecond;
+  // Indexed by TcpState. kNone is never stored: the shortest timeout is the safest.
+  constexpr std::uint64_t kSeconds[kNumTcpStates] = {
+      kTcpTimeoutCloseS,       kTcpTimeoutSynSentS,  kTcpTimeoutSynRecvS,
+      kTcpTimeoutEstablishedS, kTcpTimeoutFinWaitS,  kTcpTimeoutCloseWaitS,
+      kTcpTimeoutLastAckS,     kTcpTimeoutTimeWaitS, kTcpTimeoutCloseS,
+  };
+  const auto index = static_cast<std::size_t>(state);
+  return (index < std::size(kSeconds) ? kSeconds[index] : kTcpTimeoutCloseS) * kNanosPerSecond;
 }
 
 // tcpIsClosing is true for FIN_WAIT .. CLOSE: Linux's tcp_can_early_drop() lets early_drop
