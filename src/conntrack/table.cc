@@ -123,7 +123,8 @@ struct EntryCell {
 };
 static_assert(sizeof(EntryCell) == sizeof(Entry));
 
-Entry loadEntry(const EntryCell& cell) {
+// loadEntry copies a cell into `e` (in place: returned by value, the copy was made twice).
+[[gnu::always_inline]] inline void loadEntry(const EntryCell& cell, Entry& e) {
   const auto word = [&cell](std::size_t i) {
     // atomic_ref needs a non-const object; it only loads here.
     return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(cell.words[i]))
@@ -140,7 +141,6 @@ Entry loadEntry(const EntryCell& cell) {
   const std::uint64_t w8 = word(8);
   const std::uint64_t w0 = word(0);
   const std::uint64_t w6 = word(6);
-  Entry e;
   auto* out = reinterpret_cast<unsigned char*>(&e);
   const Pair p0 = {w0, word(1)};
   const Pair p1 = {word(2), word(3)};
@@ -153,7 +153,6 @@ Entry loadEntry(const EntryCell& cell) {
   std::memcpy(out + 48, &p3, 16);
   std::memcpy(out + 64, &p4, 16);
   std::memcpy(out + 80, &w10, 8);
-  return e;
 }
 
 void storeEntry(EntryCell& cell, const Entry& entry) {
@@ -276,7 +275,11 @@ struct alignas(64) ConntrackTable::Shard {
   }
   std::uint32_t next(std::uint32_t pos) const { return pos + 1 == num_slots ? 0 : pos + 1; }
 
-  Entry entry(std::uint32_t e) const { return loadEntry(pool[e]); }
+  Entry entry(std::uint32_t e) const {
+    Entry copy;
+    loadEntry(pool[e], copy);
+    return copy;
+  }
   void store(std::uint32_t e, const Entry& entry) { storeEntry(pool[e], entry); }
   Slot slot(std::uint32_t pos) const {
     return std::atomic_ref<Slot>(const_cast<Slot&>(slots[pos])).load(std::memory_order_acquire);
@@ -303,7 +306,7 @@ struct alignas(64) ConntrackTable::Shard {
       const Slot s = slot(pos);
       if (s.ref == kNil) return kNil;
       if (s.tag != tag) continue;
-      candidate = entry(s.ref >> 1);
+      loadEntry(pool[s.ref >> 1], candidate);
       if (candidate.matches(t, static_cast<Direction>(s.ref & 1))) {
         if (found_slot != nullptr) *found_slot = s;
         return pos;
