@@ -109,6 +109,9 @@ class ConnectionTable final : public OdstSink {
     return encodeUserData({kind, c.slot, c.generation});
   }
   void refuse(Connection& c, FailReason reason);
+  // resolve learns the connection's original destination (at once in kernel mode, or by an
+  // asynchronous query) and starts the upstream connect, or refuses the connection.
+  void resolve(Connection& c, std::int64_t now_ns);
   void startConnect(Connection& c, const Endpoint& destination, std::int64_t now_ns);
   void onConnect(Connection& c, int res);
   void sendHeader(Connection& c);
