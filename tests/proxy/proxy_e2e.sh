@@ -180,6 +180,11 @@ if want main && start_proxy main "${KERNEL_ARGS[@]}" --connect-timeout-ms 500 --
 
   expect "half-close: 4 MiB, client FIN, the server's full answer arrives after it" \
     cx "$LOAD" halfclose 10.77.2.2 7002 4194304
+  # A server that speaks first gets nothing from the client: its banner must come through at
+  # once. (A proxy that held the upstream handshake's last ACK for the client's first bytes, as
+  # HAProxy's tcp-smart-connect does, keeps such a server from accepting for 200 ms.)
+  expect "a server that speaks first: its first line within 100 ms of the connect" \
+    cx "$LOAD" banner 10.77.2.2 7006 100
 
   before=$(m "$REFUSED")
   expect "upstream refusing: client closed within 1 s" cx "$LOAD" expect-close 10.77.2.2 7998 0 1000 send

@@ -27,6 +27,8 @@
 //   short HOST PORT COUNT [THREADS] sequential connect / 32-byte request / answer / close
 //   latency HOST PORT COUNT         64-byte ping-pongs on one connection, p50/p99
 //   request HOST PORT TEXT          sends TEXT and a newline, prints the first line answered
+//   banner HOST PORT MAX_MS         sends nothing; the server's first line must arrive within
+//                                   MAX_MS of the connect (a server that speaks first)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -784,11 +786,34 @@ int cmdRequest(const sockaddr_storage& dst, const std::string& text) {
   return 0;
 }
 
+// cmdBanner is a client of a server that speaks first: it sends nothing and must read the first
+// line within max_ms of its connect (a proxy that held back the handshake's last ACK upstream
+// keeps the server from accepting until its delayed-ACK timer, 200 ms).
+int cmdBanner(const sockaddr_storage& dst, int max_ms) {
+  const auto start = Clock::now();
+  int fd = connectTimeout(dst, 3000);
+  if (fd < 0) failExit(std::string("connect: ") + std::strerror(errno));
+  setRecvTimeout(fd, 3000);
+  std::string line;
+  char c;
+  while (line.size() < 4096 && recv(fd, &c, 1, 0) == 1 && c != '\n') line += c;
+  const auto ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  close(fd);
+  if (line.empty()) failExit("no banner");
+  if (ms > max_ms) {
+    std::printf("FAIL banner after %.1f ms (limit %d)\n", ms, max_ms);
+    return 1;
+  }
+  std::printf("ok banner after %.1f ms: %s\n", ms, line.c_str());
+  return 0;
+}
+
 int usage() {
   std::fprintf(
       stderr,
       "usage: proxy_load serve MODE:PORT... | "
-      "integrity|halfclose|expect-close|limit|flood|short|latency|request HOST PORT ...\n");
+      "integrity|halfclose|expect-close|limit|flood|short|latency|request|banner HOST PORT "
+      "...\n");
   return 2;
 }
 
@@ -814,5 +839,6 @@ int main(int argc, char** argv) {
   if (cmd == "short") return cmdShort(dst, std::atol(arg(4)), argc > 5 ? std::atoi(argv[5]) : 1);
   if (cmd == "latency") return cmdLatency(dst, std::atol(arg(4)));
   if (cmd == "request") return cmdRequest(dst, arg(4));
+  if (cmd == "banner") return cmdBanner(dst, std::atoi(arg(4)));
   return usage();
 }
