@@ -174,7 +174,8 @@ enum class InsertStatus : std::uint8_t {
 
 struct InsertResult {
   InsertStatus status = InsertStatus::kBadRequest;
-  FlowTuple target;  // kInserted: what the first packet's tuple becomes
+  FlowTuple target;       // kInserted: what the first packet's tuple becomes
+  ChecksumDeltas deltas;  // kInserted: of that rewrite (packet_rewrite.h)
   bool evicted = false;
 };
 

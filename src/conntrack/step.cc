@@ -130,7 +130,7 @@ std::optional<StepDetail> describeNewConnection(const Verdict& verdict,
       first.dir = Direction::kOriginal;
       first.target = ir.target;
       first.rewrite = !(ir.target == tuple);
-      first.deltas = translationDeltas(tuple.src(), tuple.dst(), ir.target.src(), ir.target.dst());
+      first.deltas = ir.deltas;
       return decided(finishHit(frame, parsed, first, StepDetail::kNewFlow));
     }
     case InsertStatus::kExists: {

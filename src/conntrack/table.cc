@@ -863,6 +863,7 @@ InsertResult ConntrackTable::insert(const NewConnection& conn, std::uint64_t now
   if (remapped) ++shard.counters.nat_port_remaps;
   result.status = InsertStatus::kInserted;
   result.target = target;
+  result.deltas = entry.deltas;
   return result;
 }
 

@@ -78,8 +78,8 @@ TEST(ConntrackTable, TrackPacketTranslatesBothWays) {
 }
 
 TEST(ConntrackTable, HitsCarryTheChecksumDeltasOfTheirRewrite) {
-  // The deltas stored at insert, on the lock-free path (established) and the locked one (the
-  // handshake), in both directions and both families, with a remapped client port too.
+  // The deltas stored at insert (and returned for the first packet), on the lock-free path
+  // (established) and the locked one (the handshake), in both directions and both families.
   ConntrackTable table(smallConfig(64, 8));
   for (const auto& [client, server, proxy] :
        {std::tuple{"10.1.1.1:40000", "10.2.2.2:80", "169.254.7.1"},
@@ -87,6 +87,9 @@ TEST(ConntrackTable, HitsCarryTheChecksumDeltasOfTheirRewrite) {
     const FlowTuple orig = tuple(kIpProtoTcp, client, server);
     const InsertResult ir = table.insert(redirect(orig, proxy, 15001, 15001, kTcpSyn), 0);
     ASSERT_EQ(ir.status, InsertStatus::kInserted);
+    EXPECT_EQ(ir.deltas,
+              translationDeltas(orig.src(), orig.dst(), ir.target.src(), ir.target.dst()))
+        << client << " insert";
     const FlowTuple reply = ir.target.inverted();
     std::uint64_t now = 1;
     using Packet = std::pair<FlowTuple, int>;
