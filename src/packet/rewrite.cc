@@ -57,15 +57,23 @@ class DeltaSum {
   std::uint64_t sum_ = 0;  // at most ten 32-bit words and four 16-bit ones: no overflow
 };
 
-// updateChecksum is RFC 1624 eqn. 3, HC' = ~(~HC + delta), on a checksum field in the frame.
-// The sum of two 16-bit values folds in one step.
-void updateChecksum(std::uint8_t* field, std::uint16_t delta) {
-  std::uint16_t checksum;
-  std::memcpy(&checksum, field, 2);
+// Checksum fields are read and written in the machine's byte order, as DeltaSum sums them.
+std::uint16_t loadNative16(const std::uint8_t* p) {
+  std::uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+void storeNative16(std::uint8_t* p, std::uint16_t v) {
+  std::memcpy(p, &v, 2);
+}
+
+// updatedChecksum is RFC 1624 eqn. 3, HC' = ~(~HC + delta). The sum of two 16-bit values folds
+// in one step.
+std::uint16_t updatedChecksum(std::uint16_t checksum, std::uint16_t delta) {
   std::uint32_t sum = static_cast<std::uint16_t>(~checksum) + std::uint32_t{delta};
   sum = (sum & 0xffffU) + (sum >> 16);
-  checksum = static_cast<std::uint16_t>(~sum);
-  std::memcpy(field, &checksum, 2);
+  return static_cast<std::uint16_t>(~sum);
 }
 
 bool setMac(std::span<std::uint8_t> frame, std::size_t offset, const MacAddr& mac) {
@@ -132,16 +140,18 @@ void writeRewrite(std::span<std::uint8_t> frame,
   const bool tcp = parsed.protocol == kIpProtoTcp;
   std::uint8_t* ip = frame.data() + parsed.l3_offset;
   std::uint8_t* l4 = frame.data() + parsed.l4_offset;
-  if constexpr (kV4) updateChecksum(ip + kIpv4ChecksumOffset, deltas.ip);
+  if constexpr (kV4) {
+    std::uint8_t* ip_checksum = ip + kIpv4ChecksumOffset;
+    storeNative16(ip_checksum, updatedChecksum(loadNative16(ip_checksum), deltas.ip));
+  }
   std::uint8_t* l4_checksum = l4 + (tcp ? kTcpChecksumOffset : kUdpChecksumOffset);
+  const std::uint16_t old_l4 = loadNative16(l4_checksum);
   // UDP checksum 0 is "none" over IPv4 and must stay so; over IPv6 it is invalid and the
-  // receiver drops it either way, so it is left alone too. A computed 0 goes out as 0xffff.
-  // (0 and 0xffff read the same in either byte order.)
-  if (tcp) {
-    updateChecksum(l4_checksum, deltas.transport);
-  } else if (l4_checksum[0] != 0 || l4_checksum[1] != 0) {
-    updateChecksum(l4_checksum, deltas.transport);
-    if (l4_checksum[0] == 0 && l4_checksum[1] == 0) l4_checksum[0] = l4_checksum[1] = 0xff;
+  // receiver drops it either way, so it is left alone too. (0 and 0xffff, which
+  // udpChecksumOnWire deals in, read the same in either byte order.)
+  if (tcp || old_l4 != 0) {
+    const std::uint16_t updated = updatedChecksum(old_l4, deltas.transport);
+    storeNative16(l4_checksum, tcp ? updated : udpChecksumOnWire(updated));
   }
   if (new_src != nullptr) {
     std::memcpy(ip + (kV4 ? kIpv4SrcOffset : kIpv6SrcOffset), new_src->addr.bytes.data(), kAddrLen);
