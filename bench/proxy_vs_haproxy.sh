@@ -142,7 +142,7 @@ stop_proxy() {
   kill -KILL "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; PROXY_PID=""
 }
 cl() { ip netns exec "$TOPO_C" taskset -c "$LOAD_CPUS" "$@"; }
-record() { echo "$1 $2 $3" >>"$WORK/results"; }  # record PROXY MEASURE VALUE
+record() { echo "$1 $2 $3 $rep" >>"$WORK/results"; }  # record PROXY MEASURE VALUE (of repetition $rep)
 
 # cpu_ticks: user + system CPU of the proxy process so far, in clock ticks (1/100 s). The load
 # CPU is shared by clients, servers and (on this machine) other work, so the rates can be bound
@@ -231,10 +231,11 @@ done
 
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
-vals = {}
+vals, by_rep = {}, {}
 for line in open(sys.argv[1]):
-    p, m, v = line.split()
+    p, m, v, rep = line.split()
     vals.setdefault((p, m), []).append(float(v))
+    by_rep.setdefault((p, m), {})[rep] = float(v)
 rows = [("bulk_up", "bulk client->server, Gbit/s", "higher"), ("bulk_down", "bulk server->client, Gbit/s", "higher"),
         ("bulk_up_cpu_s_per_gb", "proxy CPU s per GB, client->server", "lower"),
         ("bulk_down_cpu_s_per_gb", "proxy CPU s per GB, server->client", "lower"),
@@ -248,7 +249,11 @@ rows = [("bulk_up", "bulk client->server, Gbit/s", "higher"), ("bulk_down", "bul
         ("bound_cpu_us", "proxy-bound proxy CPU us per connection", "lower"),
         ("bound_quota_share", "proxy-bound CPU used / quota (~1: bound)", "-"),
         ("bound_throttled", "proxy-bound share of periods throttled", "-")]
-print("%-42s %12s %12s %16s" % ("median of runs", "HAProxy", "xredir-proxy", "xredir/HAProxy"))
+# Each repetition measures both proxies back to back, so its own ratio is free of the host's slower
+# drift; their spread, and in how many repetitions xredir-proxy came out better, show how far the
+# medians' ratio stands from the noise.
+print("%-42s %12s %12s %16s  %s" % ("median of runs", "HAProxy", "xredir-proxy", "xredir/HAProxy",
+                                    "ratio per rep: min..max, xredir better in"))
 for key, name, better in rows:
     h, x = vals.get(("haproxy", key)), vals.get(("xredir", key))
     if not h or not x:
@@ -256,6 +261,12 @@ for key, name, better in rows:
         continue
     mh, mx = statistics.median(h), statistics.median(x)
     note = "(check)" if better == "-" else "(%s better)" % better
-    print("%-42s %12.3f %12.3f %11.2fx %s n=%d/%d" % (name, mh, mx, mx / mh if mh else 0, note, len(h), len(x)))
+    hr, xr = by_rep[("haproxy", key)], by_rep[("xredir", key)]
+    paired = [xr[r] / hr[r] for r in hr if r in xr and hr[r]]
+    spread = ""
+    if paired and better != "-":
+        wins = sum(1 for q in paired if (q > 1 if better == "higher" else q < 1))
+        spread = "  %.2f..%.2fx, %d of %d" % (min(paired), max(paired), wins, len(paired))
+    print("%-42s %12.3f %12.3f %11.2fx %s n=%d/%d%s" % (name, mh, mx, mx / mh if mh else 0, note, len(h), len(x), spread))
 PY
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; compare the ratios)"
