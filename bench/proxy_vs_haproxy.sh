@@ -24,7 +24,8 @@
 #       checks that: it prints the proxy's CPU time over the phase as a share of the quota
 #       (~1.0 when the proxy is the bottleneck; from /proc/PID/task/*/schedstat, the run time
 #       the quota is charged with) and the share of periods in which the group was throttled.
-# Prints the median of each measure per proxy and the ratio xredir-proxy / HAProxy.
+# Prints the median of each measure per proxy and the ratio xredir-proxy / HAProxy, and for each
+# measure the range of the repetitions' own ratios and in how many xredir-proxy did better.
 # usage: bench/proxy_vs_haproxy.sh XREDIR_PROXY_BINARY PROXY_LOAD_BINARY [THREADS] [REPS] [SECS]  (root)
 #   e.g. bench/proxy_vs_haproxy.sh build/proxy/xredir-proxy build/tests/proxy/proxy_load 1 5 5
 # Environment: PROXY_CPUS (default: 1 for one thread, else 0-1), LOAD_CPUS (default 0),
@@ -231,10 +232,9 @@ done
 
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
-vals, by_rep = {}, {}
+by_rep = {}  # (proxy, measure) -> {repetition: value}
 for line in open(sys.argv[1]):
     p, m, v, rep = line.split()
-    vals.setdefault((p, m), []).append(float(v))
     by_rep.setdefault((p, m), {})[rep] = float(v)
 rows = [("bulk_up", "bulk client->server, Gbit/s", "higher"), ("bulk_down", "bulk server->client, Gbit/s", "higher"),
         ("bulk_up_cpu_s_per_gb", "proxy CPU s per GB, client->server", "lower"),
@@ -255,14 +255,13 @@ rows = [("bulk_up", "bulk client->server, Gbit/s", "higher"), ("bulk_down", "bul
 print("%-42s %12s %12s %16s  %s" % ("median of runs", "HAProxy", "xredir-proxy", "xredir/HAProxy",
                                     "ratio per rep: min..max, xredir better in"))
 for key, name, better in rows:
-    h, x = vals.get(("haproxy", key)), vals.get(("xredir", key))
+    h, x = by_rep.get(("haproxy", key)), by_rep.get(("xredir", key))
     if not h or not x:
         print("%-42s %12s %12s %16s" % (name, "?", "?", "-"))
         continue
-    mh, mx = statistics.median(h), statistics.median(x)
+    mh, mx = statistics.median(h.values()), statistics.median(x.values())
     note = "(check)" if better == "-" else "(%s better)" % better
-    hr, xr = by_rep[("haproxy", key)], by_rep[("xredir", key)]
-    paired = [xr[r] / hr[r] for r in hr if r in xr and hr[r]]
+    paired = [x[r] / h[r] for r in h if r in x and h[r]]
     spread = ""
     if paired and better != "-":
         wins = sum(1 for q in paired if (q > 1 if better == "higher" else q < 1))
