@@ -259,6 +259,23 @@ int xredir_odst_request_for_socket(int fd,
   return 0;
 }
 
+/* putSockaddr hands the caller's buffer (*len bytes of *out) the address sa of sa_len bytes: the
+ * rest of the buffer is zeroed and *len becomes sa_len. Returns 0, or -1 with errno EINVAL when
+ * the buffer is too small. */
+static int putSockaddr(const void* sa,
+                       socklen_t sa_len,
+                       struct sockaddr_storage* out,
+                       socklen_t* len) {
+  if (*len < sa_len) {
+    errno = EINVAL;
+    return -1;
+  }
+  memset(out, 0, *len < sizeof(*out) ? *len : sizeof(*out));
+  memcpy(out, sa, sa_len);
+  *len = sa_len;
+  return 0;
+}
+
 /* answer turns the outcome of a question into xredir_original_dst's result. */
 static int answer(int rc,
                   const struct xredir_odst_response* resp,
@@ -291,32 +308,18 @@ static int answer(int rc,
   }
   if (resp->family == XREDIR_ODST_FAMILY_V4) {
     struct sockaddr_in sin;
-    if (*len < (socklen_t)sizeof(sin)) {
-      errno = EINVAL;
-      return -1;
-    }
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_port = htons(resp->port);
     memcpy(&sin.sin_addr, resp->addr, 4);
-    memset(out, 0, *len < sizeof(*out) ? *len : sizeof(*out));
-    memcpy(out, &sin, sizeof(sin));
-    *len = sizeof(sin);
-  } else {
-    struct sockaddr_in6 sin6;
-    if (*len < (socklen_t)sizeof(sin6)) {
-      errno = EINVAL;
-      return -1;
-    }
-    memset(&sin6, 0, sizeof(sin6));
-    sin6.sin6_family = AF_INET6;
-    sin6.sin6_port = htons(resp->port);
-    memcpy(&sin6.sin6_addr, resp->addr, 16);
-    memset(out, 0, *len < sizeof(*out) ? *len : sizeof(*out));
-    memcpy(out, &sin6, sizeof(sin6));
-    *len = sizeof(sin6);
+    return putSockaddr(&sin, sizeof(sin), out, len);
   }
-  return 0;
+  struct sockaddr_in6 sin6;
+  memset(&sin6, 0, sizeof(sin6));
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_port = htons(resp->port);
+  memcpy(&sin6.sin6_addr, resp->addr, 16);
+  return putSockaddr(&sin6, sizeof(sin6), out, len);
 }
 
 int xredir_original_dst(int accepted_fd, struct sockaddr_storage* out, socklen_t* len) {

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include <cstring>
 #include <functional>
 #include <random>
 
@@ -64,12 +65,17 @@ TEST_F(OdstClientTest, EachAnswerMapsToItsSockaddrOrErrno) {
               LookupResult{LookupOutcome::kNotTranslated, {}});
   startServer();
 
-  sockaddr_storage out{};
+  sockaddr_storage out;
+  std::memset(&out, 0xab, sizeof(out));  // what the answer leaves of the buffer must be zero
   socklen_t len = sizeof(out);
   ASSERT_EQ(0, ask(translated_conn.accepted, &out, &len));
   ASSERT_EQ(sizeof(sockaddr_in), len);
   EXPECT_EQ(ep("203.0.113.7:443"), endpointOf(out));
   EXPECT_EQ(AF_INET, out.ss_family);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&out);
+  for (std::size_t i = sizeof(sockaddr_in); i < sizeof(out); ++i) {
+    ASSERT_EQ(0, bytes[i]) << "byte " << i;
+  }
 
   len = sizeof(out);
   EXPECT_EQ(EADDRNOTAVAIL, ask(untranslated.accepted, &out, &len));
