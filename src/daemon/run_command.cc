@@ -262,7 +262,7 @@ int runDaemon(const RunOptions& options) {
   std::optional<ConntrackViewPublisher> view_publisher;
   const std::uint32_t view_slots = config.api_view_slots.value_or(config.max_entries);
   if (view_slots > 0) {
-    odst::Status view_status;
+    Status view_status;
     const std::uint64_t view_seed =
         std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ std::random_device{}();
     view = odst::SharedView::create(view_slots, view_seed, view_status);
@@ -307,7 +307,7 @@ int runDaemon(const RunOptions& options) {
     out.rule_pref = config.output_rule_pref;
     dp.output = out;
   }
-  xdp::Status status;
+  Status status;
   std::unique_ptr<xdp::Datapath> datapath = xdp::Datapath::create(dp, status);
   if (!datapath) {
     // This instance holds every capture interface's lock, so an xredir program found on one is

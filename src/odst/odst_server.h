@@ -27,7 +27,7 @@
 #include "odst/original_dst_source.h"
 #include "odst/request_handler.h"
 #include "odst/server_counters.h"
-#include "odst/status.h"
+#include "xredir/os_status.h"
 #include "xredir/odst.h"
 
 namespace xredir::odst {

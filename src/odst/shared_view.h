@@ -25,7 +25,7 @@
 #include <thread>
 
 #include "odst/request_handler.h"
-#include "odst/status.h"
+#include "xredir/os_status.h"
 #include "xredir/ip_addr.h"
 #include "xredir/odst_view.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "xdp/abi.h"
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 
 struct xredir_bpf;
 

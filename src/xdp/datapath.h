@@ -15,7 +15,7 @@
 
 #include "xdp/bpf_program.h"
 #include "xdp/injection_pair.h"
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 #include "xdp/output_capture.h"
 #include "xdp/packet_processor.h"
 #include "xdp/reply_fast_path.h"

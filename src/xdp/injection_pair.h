@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "xdp/net_setup.h"
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 #include "xredir/ip_addr.h"
 #include "xredir/packet.h"
 

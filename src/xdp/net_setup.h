@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 
 namespace xredir::xdp {
 

@@ -27,7 +27,7 @@
 
 #include "xdp/injection_pair.h"
 #include "xdp/net_setup.h"
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 #include "xdp/output_sock_ctx.h"
 #include "xredir/ip_addr.h"
 

@@ -12,7 +12,7 @@
 #include <optional>
 
 #include "xdp/abi.h"
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 #include "xdp/tc_egress.h"
 
 struct xredir_output_bpf;

@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "xdp/bpf_program.h"
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 #include "xdp/tc_egress.h"
 
 struct xredir_reply_fast_bpf;

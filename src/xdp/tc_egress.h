@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 
 namespace xredir::xdp {
 

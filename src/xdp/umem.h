@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 
 namespace xredir::xdp {
 

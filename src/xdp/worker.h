@@ -20,7 +20,7 @@
 
 #include "xdp/bpf_program.h"
 #include "xdp/frame_pool.h"
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 #include "xdp/packet_processor.h"
 #include "xdp/umem.h"
 #include "xdp/xsk_socket.h"

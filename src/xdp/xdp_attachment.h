@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "xdp/os_result.h"
+#include "xredir/os_status.h"
 
 struct xdp_program;
 

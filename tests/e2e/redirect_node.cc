@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
 
-  Status err;
+  xredir::Status err;
   auto dp = Datapath::create(config, err);
   if (!dp) {
     spdlog::error("{}", err.message());

@@ -44,7 +44,7 @@ NewConnection redirect(const FlowTuple& orig, const char* proxy_addr, std::uint1
 class ConntrackViewTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    odst::Status status;
+    Status status;
     view_ = odst::SharedView::create(1024, 7, status);
     ASSERT_TRUE(view_) << status.message();
     publisher_ = std::make_unique<ConntrackViewPublisher>(*view_);
